@@ -1,0 +1,19 @@
+# Warning set and sanitizer switches shared by every dsv4 target.
+# GCC 12 and Clang 14 must both build warning-clean with these (CI builds with -Werror via
+# the presets' DSV4_WERROR cache variable).
+option(DSV4_WERROR "Treat warnings as errors" OFF)
+
+function(dsv4_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow
+    -Wnon-virtual-dtor -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference
+    -Wimplicit-fallthrough)
+  if(DSV4_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+if(DSV4_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

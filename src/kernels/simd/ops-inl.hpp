@@ -1,0 +1,68 @@
+// SIMD kernels written once with xsimd and compiled once per architecture.
+//
+// No include guard on purpose: each arch TU (arch_<name>.cpp) defines DSV4_ARCH_NS (the
+// namespace) and DSV4_ARCH (the xsimd arch type) and includes this file, so every copy lives in
+// its own namespace dsv4::kernels::DSV4_ARCH_NS and, inside it, an anonymous namespace. That
+// keeps arch-specific code from being merged across TUs by the linker (xsimd PR #1311,
+// numpy #25274).
+//
+// Allowed here: xsimd, <cstdint>/<cstddef>, __builtin_* math. Not allowed: std containers or
+// other std templates that would be emitted out of line (see kernel_table.hpp).
+
+#ifndef DSV4_ARCH_NS
+#error "define DSV4_ARCH_NS and DSV4_ARCH before including ops-inl.hpp"
+#endif
+
+namespace dsv4::kernels::DSV4_ARCH_NS {
+namespace {
+
+using arch_t             = DSV4_ARCH;
+using batch_f            = xsimd::batch<float, arch_t>;
+constexpr int64_t kLanes = static_cast<int64_t>(batch_f::size);
+
+// Four independent accumulators hide FMA latency; the tail is summed in scalar.
+float dot_f32(const float * a, const float * b, int64_t n) {
+    batch_f acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+    int64_t i = 0;
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+        acc0 = xsimd::fma(batch_f::load_unaligned(a + i), batch_f::load_unaligned(b + i), acc0);
+        acc1 = xsimd::fma(batch_f::load_unaligned(a + i + kLanes),
+                          batch_f::load_unaligned(b + i + kLanes), acc1);
+        acc2 = xsimd::fma(batch_f::load_unaligned(a + i + 2 * kLanes),
+                          batch_f::load_unaligned(b + i + 2 * kLanes), acc2);
+        acc3 = xsimd::fma(batch_f::load_unaligned(a + i + 3 * kLanes),
+                          batch_f::load_unaligned(b + i + 3 * kLanes), acc3);
+    }
+    for (; i + kLanes <= n; i += kLanes)
+        acc0 = xsimd::fma(batch_f::load_unaligned(a + i), batch_f::load_unaligned(b + i), acc0);
+    float acc = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+    for (; i < n; ++i) acc += a[i] * b[i];
+    return acc;
+}
+
+void rmsnorm_f32(float * out, const float * x, const float * w, int64_t n, float eps) {
+    const float   ss = dot_f32(x, x, n);
+    const float   r  = 1.0f / __builtin_sqrtf(ss / static_cast<float>(n) + eps);
+    const batch_f vr(r);
+    int64_t       i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        const batch_f v = batch_f::load_unaligned(w + i) * (batch_f::load_unaligned(x + i) * vr);
+        v.store_unaligned(out + i);
+    }
+    for (; i < n; ++i) out[i] = w[i] * (x[i] * r);
+}
+
+}  // namespace
+}  // namespace dsv4::kernels::DSV4_ARCH_NS
+
+namespace dsv4::kernels {
+
+// Constant-initialised (addresses of functions only), so safe to use during static init.
+extern const KernelTable DSV4_TABLE_VAR = {
+    DSV4_ARCH_ENUM,
+    DSV4_ARCH_NAME,
+    &DSV4_ARCH_NS::dot_f32,
+    &DSV4_ARCH_NS::rmsnorm_f32,
+};
+
+}  // namespace dsv4::kernels

@@ -1,0 +1,72 @@
+// parallel_for: the one place where dsv4 starts worker threads.
+//
+// Why it looks like this (docs/embedding.md, house-style §4.5):
+//  * static contiguous chunks, one per thread: decode GEMVs are bandwidth-bound and every row
+//    costs the same, so static partitioning wins over dynamic scheduling (and keeps results
+//    independent of timing: same thread count → same chunks → bit-identical output);
+//  * an explicit thread count per call (`num_threads` clause), never omp_set_num_threads():
+//    that would change the host application's OpenMP settings;
+//  * nested calls (already inside a parallel region) and small jobs run serially on the
+//    calling thread, so kernels may call parallel_for without oversubscribing;
+//  * chunk boundaries are multiples of `grain` so a kernel that works on blocks of rows (e.g.
+//    128-row FP8 scale blocks) never has a block split across threads.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#if defined(DSV4_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace dsv4::threading {
+
+// True when called from inside a dsv4 (or any OpenMP) parallel region.
+inline bool in_parallel() noexcept {
+#if defined(DSV4_HAVE_OPENMP)
+    return omp_in_parallel() != 0;
+#else
+    return false;
+#endif
+}
+
+// Splits [0, n) into at most n_threads contiguous ranges whose boundaries are multiples of
+// `grain`, and returns the range of part `i` of `parts` in [*begin, *end).
+inline void split_range(int64_t n, int64_t grain, int parts, int i, int64_t * begin,
+                        int64_t * end) noexcept {
+    grain               = std::max<int64_t>(grain, 1);
+    const int64_t units = (n + grain - 1) / grain;
+    const int64_t base = units / parts, extra = units % parts;
+    const int64_t u0 = i * base + std::min<int64_t>(i, extra);
+    const int64_t u1 = u0 + base + (i < extra ? 1 : 0);
+    *begin           = std::min(n, u0 * grain);
+    *end             = std::min(n, u1 * grain);
+}
+
+// Calls fn(begin, end) on disjoint ranges covering [0, n). Runs serially when n_threads <= 1,
+// when there is at most one grain of work, or when already inside a parallel region.
+template <class Fn>
+void parallel_for(int n_threads, int64_t n, int64_t grain, Fn && fn) {
+    if (n <= 0) return;
+    grain               = std::max<int64_t>(grain, 1);
+    const int64_t units = (n + grain - 1) / grain;
+    int           nt    = static_cast<int>(std::min<int64_t>(std::max(n_threads, 1), units));
+    if (nt <= 1 || in_parallel()) {
+        fn(int64_t{0}, n);
+        return;
+    }
+#if defined(DSV4_HAVE_OPENMP)
+#pragma omp parallel num_threads(nt)
+    {
+        const int t  = omp_get_thread_num();
+        const int nn = omp_get_num_threads();  // the runtime may give fewer than asked
+        int64_t   b = 0, e = 0;
+        split_range(n, grain, nn, t, &b, &e);
+        if (b < e) fn(b, e);
+    }
+#else
+    fn(int64_t{0}, n);
+#endif
+}
+
+}  // namespace dsv4::threading

@@ -1,33 +1,311 @@
-// Kernel benchmarks, one registration per usable arch. Bandwidth-bound kernels report
-// `GBps` (bytes read per second); later GEMV/GEMM benchmarks add `pct_bw` / `GFLOPs`.
+// dsv4-bench-kernels: the decode GEMVs and prefill GEMMs of one V4-Flash layer, on the real
+// shapes, against limits measured in the same run.
+//
+// GEMV benchmarks report `GBps` (weight bytes streamed per second, scales included) and
+// `pct_bw` (that, as a percentage of the streaming-read bandwidth this program measured at the
+// same thread count just before). GEMM benchmarks report `GFLOPs` (2·N·K·T per product) and
+// `pct_peak` (percentage of the fp32 FMA peak measured with the same table and thread count).
+// The weights of every GEMV are cycled through enough copies (>= 512 MiB in all) that they come
+// from DRAM, not from the caches, as in a real decode step.
+//
+// Usage: dsv4-bench-kernels [--arch=NAME] [google-benchmark flags, e.g.
+//        --benchmark_format=json --benchmark_filter=gemv]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "dsv4/system.hpp"
 #include "kernels/kernel_table.hpp"
+#include "threading/parallel.hpp"
 
 namespace {
 
-void bm_dot_f32(benchmark::State & state, dsv4::CpuArch arch) {
-    const auto &       k = dsv4::kernels::kernel_table(arch);
-    const int64_t      n = state.range(0);
-    std::vector<float> a(n, 1.0f), b(n, 0.5f);
-    for (auto _ : state) benchmark::DoNotOptimize(k.dot_f32(a.data(), b.data(), n));
-    state.counters["GBps"] = benchmark::Counter(static_cast<double>(2 * n * sizeof(float)),
-                                                benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
-    state.counters["GBps"] = state.counters["GBps"] / 1e9;
+using dsv4::kernels::KernelTable;
+
+const KernelTable * g_k = nullptr;
+
+struct Buf {
+    explicit Buf(size_t n)
+        : size(n), p(static_cast<uint8_t *>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {
+        // Touch with non-trivial bytes (no NaN e4m3 codes) so pages are real and data varied.
+        uint32_t s = 0x9E3779B9u;
+        for (size_t i = 0; i < n; ++i) {
+            s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+            p[i] = static_cast<uint8_t>(s % 0x7E);  // codes 0..0x7D
+        }
+    }
+    ~Buf() { std::free(p); }
+    Buf(const Buf &)                 = delete;
+    Buf &     operator=(const Buf &) = delete;
+    size_t    size;
+    uint8_t * p;
+};
+
+// ---- machine limits, measured once per thread count -----------------------------------------
+
+double g_bw[3]   = {0, 0, 0};  // GB/s streaming read, index = threads
+double g_peak[3] = {0, 0, 0};  // GFLOP/s fp32 FMA peak with the selected table
+
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+double measure_read_bw(int threads) {
+    static Buf          buf(size_t(1) << 30);  // 1 GiB: far beyond any L3
+    const int64_t       n = static_cast<int64_t>(buf.size / sizeof(float));
+    const float *       f = reinterpret_cast<const float *>(buf.p);
+    std::vector<double> rates;
+    for (int rep = 0; rep < 5; ++rep) {
+        float        sink[64] = {};
+        const double t0       = now_s();
+        dsv4::threading::parallel_for(threads, n, 1 << 16, [&](int64_t b, int64_t e) {
+            // dot(a, a) reads each cache line once (the second load hits L1).
+            sink[(b / (1 << 16)) % 64] += g_k->dot_f32(f + b, f + b, e - b);
+        });
+        const double dt = now_s() - t0;
+        benchmark::DoNotOptimize(sink);
+        rates.push_back(static_cast<double>(buf.size) / dt / 1e9);
+    }
+    std::sort(rates.begin(), rates.end());
+    return rates[rates.size() / 2];  // median
+}
+
+double measure_fma_peak(int threads) {
+    const int64_t       iters = 20'000'000;
+    std::vector<double> rates;
+    for (int rep = 0; rep < 3; ++rep) {
+        double       flops = 0;
+        const double t0    = now_s();
+#pragma omp parallel num_threads(threads) reduction(+ : flops)
+        flops += g_k->fma_probe(iters);
+        rates.push_back(flops / (now_s() - t0) / 1e9);
+    }
+    std::sort(rates.begin(), rates.end());
+    return rates.back();  // best: a peak
+}
+
+// ---- GEMV (decode) ---------------------------------------------------------------------------
+
+enum class WKind { fp8, fp8_plain, fp4, bf16 };
+
+struct Shape {
+    const char * name;
+    WKind        kind;
+    int64_t      N, K;
+    int          groups;  // independent products per step (wo_a: 8 groups, own inputs)
+};
+
+const Shape kFlash[] = {
+    {"wq_a", WKind::fp8, 1024, 4096, 1},      {"wq_b", WKind::fp8, 32768, 1024, 1},
+    {"wkv", WKind::fp8, 512, 4096, 1},        {"wo_a", WKind::fp8_plain, 1024, 4096, 8},
+    {"wo_b", WKind::fp8, 4096, 8192, 1},      {"shared_w1", WKind::fp8, 2048, 4096, 1},
+    {"shared_w2", WKind::fp8, 4096, 2048, 1}, {"expert_w1", WKind::fp4, 2048, 4096, 1},
+    {"expert_w2", WKind::fp4, 4096, 2048, 1}, {"head", WKind::bf16, 129280, 4096, 1},
+};
+
+int64_t weight_bytes(const Shape & s) {
+    switch (s.kind) {
+        case WKind::fp8:
+        case WKind::fp8_plain: return s.N * s.K + ((s.N + 127) / 128) * (s.K / 128);
+        case WKind::fp4: return s.N * s.K / 2 + s.N * (s.K / 32);
+        case WKind::bf16: return s.N * s.K * 2;
+    }
+    return 0;
+}
+
+struct Operand {
+    const uint8_t * w;
+    const uint8_t * scale;
+};
+
+// Lays out `copies` independent weight sets in one buffer; e8m0 scale bytes are set to a
+// realistic 2^-7 so results stay finite.
+struct WeightSet {
+    WeightSet(const Shape & s, int64_t min_total) : shape(s) {
+        per    = weight_bytes(s) * s.groups;
+        copies = std::max<int64_t>(1, (min_total + per - 1) / per);
+        buf    = std::make_unique<Buf>(static_cast<size_t>(per * copies));
+        for (int64_t c = 0; c < copies; ++c)
+            for (int g = 0; g < s.groups; ++g) {
+                uint8_t *     base = buf->p + c * per + g * weight_bytes(s);
+                const int64_t wb   = s.kind == WKind::fp4    ? s.N * s.K / 2
+                                     : s.kind == WKind::bf16 ? s.N * s.K * 2
+                                                             : s.N * s.K;
+                if (s.kind == WKind::bf16) {  // bf16 values of moderate size
+                    for (int64_t i = 0; i < s.N * s.K; ++i) {
+                        const uint16_t v = static_cast<uint16_t>(0x3C00 | (base[2 * i] & 0x7F));
+                        std::memcpy(base + 2 * i, &v, 2);
+                    }
+                }
+                std::memset(base + wb, 120, static_cast<size_t>(weight_bytes(s) - wb));
+                ops.push_back({base, base + wb});
+            }
+    }
+    Shape                shape;
+    int64_t              per = 0, copies = 0;
+    std::unique_ptr<Buf> buf;
+    std::vector<Operand> ops;  // copies × groups
+};
+
+void bm_gemv(benchmark::State & state, Shape s, int threads) {
+    WeightSet          ws(s, int64_t(512) << 20);
+    const int64_t      K   = s.K;
+    const int64_t      row = dsv4::kernels::qact_row_bytes(K);
+    Buf                qa(static_cast<size_t>(row * s.groups));
+    std::vector<float> x(static_cast<size_t>(K * s.groups)), y(static_cast<size_t>(s.N * s.groups));
+    std::mt19937       rng(1);
+    std::normal_distribution<float> g;
+    for (float & v : x) v = g(rng);  // bf16 values are not required for timing
+    int64_t copy = 0;
+    for (auto _ : state) {
+        const Operand * op = &ws.ops[static_cast<size_t>(copy * s.groups)];
+        copy               = (copy + 1) % ws.copies;
+        for (int gi = 0; gi < s.groups; ++gi) {
+            uint8_t *     q  = qa.p + gi * row;
+            const float * xg = x.data() + gi * K;
+            float *       yg = y.data() + gi * s.N;
+            switch (s.kind) {
+                case WKind::fp8:
+                case WKind::fp8_plain: {
+                    if (s.kind == WKind::fp8)
+                        g_k->act_quant(q, xg, K, K, 0, 1);
+                    else
+                        g_k->act_plain(q, xg, K, K, 0, 1);
+                    const dsv4::kernels::Fp8Mat m{op[gi].w, op[gi].scale, s.N, K};
+                    dsv4::threading::parallel_for(threads, s.N, 16, [&](int64_t b, int64_t e) {
+                        g_k->lin8(yg, s.N, m, q, 1, b, e);
+                    });
+                    break;
+                }
+                case WKind::fp4: {
+                    g_k->act_quant(q, xg, K, K, 0, 1);
+                    const dsv4::kernels::Fp4Mat m{op[gi].w, op[gi].scale, s.N, K};
+                    dsv4::threading::parallel_for(threads, s.N, 16, [&](int64_t b, int64_t e) {
+                        g_k->lin4(yg, s.N, m, q, 1, b, e);
+                    });
+                    break;
+                }
+                case WKind::bf16: {
+                    const auto * w = reinterpret_cast<const uint16_t *>(op[gi].w);
+                    dsv4::threading::parallel_for(threads, s.N, 64, [&](int64_t b, int64_t e) {
+                        g_k->gemm_bf16(yg, s.N, w, K, xg, K, K, 1, b, e);
+                    });
+                    break;
+                }
+            }
+        }
+        benchmark::DoNotOptimize(y.data());
+    }
+    const double bytes = static_cast<double>(weight_bytes(s) * s.groups);
+    state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
+    state.counters["GBps"] =
+        benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["read_bw_GBps"] = g_bw[threads];
+    state.counters["pct_bw"]       = benchmark::Counter(100.0 * bytes / 1e9 / g_bw[threads],
+                                                        benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- GEMM (prefill) --------------------------------------------------------------------------
+
+void bm_gemm(benchmark::State & state, Shape s, int threads, int64_t T) {
+    WeightSet                       ws(s, 0);
+    const int64_t                   K   = s.K;
+    const int64_t                   row = dsv4::kernels::qact_row_bytes(K);
+    Buf                             qa(static_cast<size_t>(row * T));
+    std::vector<float>              x(static_cast<size_t>(K * T)), y(static_cast<size_t>(s.N * T));
+    std::mt19937                    rng(2);
+    std::normal_distribution<float> g;
+    for (float & v : x) v = g(rng);
+    const Operand & op = ws.ops[0];
+    for (auto _ : state) {
+        dsv4::threading::parallel_for(threads, T, 1, [&](int64_t b, int64_t e) {
+            if (s.kind == WKind::fp8_plain)
+                g_k->act_plain(qa.p, x.data(), K, K, b, e);
+            else if (s.kind != WKind::bf16)
+                g_k->act_quant(qa.p, x.data(), K, K, b, e);
+        });
+        dsv4::threading::parallel_for(threads, s.N, 32, [&](int64_t b, int64_t e) {
+            switch (s.kind) {
+                case WKind::fp8:
+                case WKind::fp8_plain:
+                    g_k->lin8(y.data(), s.N, {op.w, op.scale, s.N, K}, qa.p, T, b, e);
+                    break;
+                case WKind::fp4:
+                    g_k->lin4(y.data(), s.N, {op.w, op.scale, s.N, K}, qa.p, T, b, e);
+                    break;
+                case WKind::bf16:
+                    g_k->gemm_bf16(y.data(), s.N, reinterpret_cast<const uint16_t *>(op.w), K,
+                                   x.data(), K, K, T, b, e);
+                    break;
+            }
+        });
+        benchmark::DoNotOptimize(y.data());
+    }
+    const double flops = 2.0 * static_cast<double>(s.N) * K * T;
+    state.counters["GFLOPs"] =
+        benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["fma_peak_GFLOPs"] = g_peak[threads];
+    state.counters["pct_peak"]        = benchmark::Counter(100.0 * flops / 1e9 / g_peak[threads],
+                                                           benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace
 
 int main(int argc, char ** argv) {
-    for (dsv4::CpuArch arch : dsv4::system_info().usable_archs) {
-        const std::string name = std::string("dot_f32/") + dsv4::cpu_arch_name(arch);
-        benchmark::RegisterBenchmark(name.c_str(), bm_dot_f32, arch)->Arg(4096)->Arg(1 << 20);
+    dsv4::CpuArch want = dsv4::CpuArch::automatic;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strncmp(argv[i], "--arch=", 7) == 0) {
+            auto a = dsv4::parse_cpu_arch(argv[i] + 7);
+            if (!a.ok()) {
+                std::fprintf(stderr, "%s\n", a.status().to_string().c_str());
+                return 2;
+            }
+            want = *a;
+            for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+            --argc, --i;
+        }
+    }
+    auto arch = dsv4::resolve_cpu_arch(want);
+    if (!arch.ok()) {
+        std::fprintf(stderr, "%s\n", arch.status().to_string().c_str());
+        return 2;
+    }
+    g_k = &dsv4::kernels::kernel_table(*arch);
+    for (int t = 1; t <= 2; ++t) {
+        g_bw[t]   = measure_read_bw(t);
+        g_peak[t] = measure_fma_peak(t);
+    }
+    benchmark::AddCustomContext("kernels", g_k->name);
+    for (int t = 1; t <= 2; ++t) {
+        benchmark::AddCustomContext("read_bw_GBps_" + std::to_string(t) + "t",
+                                    std::to_string(g_bw[t]));
+        benchmark::AddCustomContext("fma_peak_GFLOPs_" + std::to_string(t) + "t",
+                                    std::to_string(g_peak[t]));
+    }
+    for (const Shape & s : kFlash)
+        for (int t = 1; t <= 2; ++t)
+            benchmark::RegisterBenchmark(
+                (std::string("gemv/") + s.name + "/threads:" + std::to_string(t)).c_str(), bm_gemv,
+                s, t)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+    for (const Shape & s : kFlash) {
+        if (s.kind == WKind::bf16) continue;  // the head is only applied to the last token
+        for (int64_t T : {64, 256})
+            benchmark::RegisterBenchmark(
+                (std::string("gemm/") + s.name + "/N:" + std::to_string(T) + "/threads:2").c_str(),
+                bm_gemm, s, 2, T)
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
     }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

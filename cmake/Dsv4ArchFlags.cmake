@@ -14,7 +14,7 @@ endif()
 
 set(DSV4_FLAGS_AVX2   -mavx2 -mfma -mf16c -mbmi2)
 set(DSV4_FLAGS_AVX512 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512cd
-                      -mavx512bf16 -mavx512vnni -mavx2 -mfma -mf16c -mbmi2)
+                      -mavx512bf16 -mavx512vnni -mavx512vbmi -mavx2 -mfma -mf16c -mbmi2)
 
 function(dsv4_arch_source file)  # dsv4_arch_source(<file> <flag>...)
   set_source_files_properties(${file} PROPERTIES

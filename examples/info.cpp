@@ -16,11 +16,11 @@ int main() {
     std::printf("\nselected kernels : %s%s\n", dsv4::cpu_arch_name(info.default_arch),
                 info.force_arch_env.empty() ? "" : " (DSV4_FORCE_ARCH)");
     const dsv4::CpuFeatures & f = info.cpu;
-    std::printf("cpu features     :%s%s%s%s%s%s%s%s%s\n", f.avx2 ? " avx2" : "",
+    std::printf("cpu features     :%s%s%s%s%s%s%s%s%s%s\n", f.avx2 ? " avx2" : "",
                 f.fma ? " fma" : "", f.f16c ? " f16c" : "", f.avx512f ? " avx512f" : "",
                 f.avx512bw ? " avx512bw" : "", f.avx512vl ? " avx512vl" : "",
                 f.avx512dq ? " avx512dq" : "", f.avx512bf16 ? " avx512bf16" : "",
-                f.avx512vnni ? " avx512vnni" : "");
+                f.avx512vnni ? " avx512vnni" : "", f.avx512vbmi ? " avx512vbmi" : "");
     const dsv4::Status cuda = dsv4::check_backend(dsv4::Backend::cuda);
     std::printf("cuda backend     : %s\n", cuda.ok() ? "available" : cuda.message().c_str());
     return 0;

@@ -16,8 +16,8 @@ namespace dsv4 {
 enum class Backend : uint8_t { automatic, cpu, cuda };
 
 // Kernel tables. `scalar` is the plain-loop reference every SIMD kernel is tested against.
-// avx2 = AVX2+FMA+F16C; avx512 = AVX-512 F/BW/VL/DQ/CD; avx512bf16 = avx512 + BF16 + VNNI
-// (Zen 4+, Sapphire Rapids+), which has exact bf16 dot products for the FP8/FP4 weight paths.
+// avx2 = AVX2+FMA+F16C; avx512 = AVX-512 F/BW/VL/DQ/CD; avx512bf16 = avx512 + BF16 + VNNI +
+// VBMI (Zen 4+, Sapphire Rapids+), which has exact bf16 dot products for the FP8/FP4 weights.
 enum class CpuArch : uint8_t { automatic, scalar, avx2, avx512, avx512bf16 };
 
 struct CpuFeatures {
@@ -34,6 +34,7 @@ struct CpuFeatures {
     bool avx512cd   = false;
     bool avx512bf16 = false;
     bool avx512vnni = false;
+    bool avx512vbmi = false;  // byte permutes (vpermb/vpermt2b): the FP8 decode table lookup
 };
 
 struct SystemInfo {

@@ -51,6 +51,7 @@ CpuFeatures detect() {
         f.avx512bw    = f.avx512f && ((l7.b >> 30) & 1);
         f.avx512vl    = f.avx512f && ((l7.b >> 31) & 1);
         f.avx512vnni  = f.avx512f && ((l7.c >> 11) & 1);
+        f.avx512vbmi  = f.avx512f && ((l7.c >> 1) & 1);
         if (l7.a >= 1) {
             const Regs l71 = cpuid(7, 1);
             f.avx512bf16   = f.avx512f && ((l71.a >> 5) & 1);

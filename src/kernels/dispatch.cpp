@@ -32,7 +32,7 @@ bool arch_supported(CpuArch arch) noexcept {
         case CpuArch::scalar: return true;
         case CpuArch::avx2: return avx2;
         case CpuArch::avx512: return avx512;
-        case CpuArch::avx512bf16: return avx512 && f.avx512bf16 && f.avx512vnni;
+        case CpuArch::avx512bf16: return avx512 && f.avx512bf16 && f.avx512vnni && f.avx512vbmi;
         default: return false;
     }
 }

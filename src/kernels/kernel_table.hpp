@@ -15,12 +15,100 @@
 
 namespace dsv4::kernels {
 
+// ---- operand descriptions (PODs; pointers into the mapped checkpoint, may be unaligned) ------
+
+// FP8 linear weight: w e4m3 codes [N, K] row-major; scale e8m0 codes [ceil(N/128), ceil(K/128)].
+struct Fp8Mat {
+    const uint8_t * w;
+    const uint8_t * scale;
+    int64_t         N, K;
+};
+
+// FP4 routed-expert weight: w [N, K/2] bytes, element 2j in the low nibble of byte j;
+// scale e8m0 codes [N, K/32].
+struct Fp4Mat {
+    const uint8_t * w;
+    const uint8_t * scale;
+    int64_t         N, K;
+};
+
+// Prepared activations, one row per token, produced by act_quant (spec §4.1 step 1: FP8
+// block quantisation) or act_plain (no quantisation, for FP8 weights whose reference product
+// takes bf16 activations, e.g. wo_a) and consumed by lin8/lin4 of the *same* table. Row layout
+// (qact_row_bytes(K) bytes, every part 64-byte aligned relative to the row start; the buffer
+// itself must be 64-byte aligned):
+//   [K e4m3 codes][K/128 fp32 scales][4·K bytes arch-private: the effective activation values
+//   (xa·sa, or x for act_plain) in the arch's format and order — fp32 in natural order for the
+//   scalar and AVX2 paths, bf16 in the weight decoder's lane order for AVX-512 BF16].
+// lin8/lin4 read only the private part. Codes and scales are written by act_quant (tests check
+// them bit for bit) and left undefined by act_plain. Folding sa into the values is exact (powers
+// of two commute with fp32 rounding), so results equal the reference's "partial·(sa·sw)" form.
+// K must be a multiple of 128 (guaranteed by config validation). The helpers are `static` so
+// every TU (including the arch TUs) gets its own copy and none can leak across TUs.
+static constexpr int64_t qact_align(int64_t n) {
+    return (n + 63) / 64 * 64;
+}
+static constexpr int64_t qact_codes_offset(int64_t) {
+    return 0;
+}
+static constexpr int64_t qact_scales_offset(int64_t K) {
+    return qact_align(K);
+}
+static constexpr int64_t qact_private_offset(int64_t K) {
+    return qact_align(K) + qact_align(K / 128 * 4);
+}
+static constexpr int64_t qact_row_bytes(int64_t K) {
+    return qact_private_offset(K) + 4 * K;
+}
+
 struct KernelTable {
     CpuArch      arch;
     const char * name;
     float (*dot_f32)(const float * a, const float * b, int64_t n);
     void (*rmsnorm_f32)(float * out, const float * x, const float * w, int64_t n, float eps);
+
+    // Quantises rows t in [t0, t1) of x (bf16 values, row stride ldx floats, K columns) into
+    // qa + t·qact_row_bytes(K).
+    void (*act_quant)(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0,
+                      int64_t t1);
+    // Same rows, no quantisation: x must hold bf16 values (they are used as they are).
+    void (*act_plain)(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0,
+                      int64_t t1);
+    // y[t·ldy + n] = lin8(x_t, W)[n] (bf16 values) for output rows n in [n0, n1) and all T
+    // token rows of qa. T = 1 is the decode GEMV; T > 1 the prefill GEMM.
+    void (*lin8)(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t T,
+                 int64_t n0, int64_t n1);
+    // The same for FP4 weights (spec §4.2).
+    void (*lin4)(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t T,
+                 int64_t n0, int64_t n1);
+    // Unquantised products (spec §4.3): y[t·ldy + n] = Σ_k x[t·ldx + k] · W[n, k], fp32
+    // accumulation, fp32 output, n in [n0, n1). W is bf16 bits [N, K] (row stride ldw) or fp32.
+    void (*gemm_bf16)(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const float * x,
+                      int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1);
+    void (*gemm_f32)(float * y, int64_t ldy, const float * w, int64_t ldw, const float * x,
+                     int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1);
+
+    // Benchmark probe, not a kernel: runs `iters` rounds of independent fp32 FMAs at this
+    // arch's vector width and returns the flops performed (2 per lane per FMA), so benchmarks
+    // can report a percentage of the machine's measured FMA peak.
+    double (*fma_probe)(int64_t iters);
 };
+
+// The scalar kernels (table_scalar.cpp, baseline ISA). Arch tables may point at these for
+// entries they have no SIMD version of yet.
+namespace scalar {
+void   act_quant(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1);
+void   act_plain(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1);
+void   lin8(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
+            int64_t n1);
+void   lin4(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
+            int64_t n1);
+void   gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const float * x,
+                 int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1);
+void   gemm_f32(float * y, int64_t ldy, const float * w, int64_t ldw, const float * x, int64_t ldx,
+                int64_t K, int64_t T, int64_t n0, int64_t n1);
+double fma_probe(int64_t iters);
+}  // namespace scalar
 
 // Tables compiled into this binary (defined in the arch TUs; absent ones are null).
 extern const KernelTable kTableScalar;

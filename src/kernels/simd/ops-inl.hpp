@@ -13,6 +13,16 @@
 #error "define DSV4_ARCH_NS and DSV4_ARCH before including ops-inl.hpp"
 #endif
 
+#include <immintrin.h>
+
+// GCC 12's AVX-512 reduction intrinsics use self-initialised "undefined" vectors that trip
+// -Wuninitialized (a GCC header issue, not ours); silence it for the kernel code only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace dsv4::kernels::DSV4_ARCH_NS {
 namespace {
 
@@ -52,6 +62,8 @@ void rmsnorm_f32(float * out, const float * x, const float * w, int64_t n, float
     for (; i < n; ++i) out[i] = w[i] * (x[i] * r);
 }
 
+#include "kernels/simd/linear-inl.hpp"
+
 }  // namespace
 }  // namespace dsv4::kernels::DSV4_ARCH_NS
 
@@ -59,10 +71,21 @@ namespace dsv4::kernels {
 
 // Constant-initialised (addresses of functions only), so safe to use during static init.
 extern const KernelTable DSV4_TABLE_VAR = {
-    DSV4_ARCH_ENUM,
-    DSV4_ARCH_NAME,
-    &DSV4_ARCH_NS::dot_f32,
-    &DSV4_ARCH_NS::rmsnorm_f32,
+    .arch        = DSV4_ARCH_ENUM,
+    .name        = DSV4_ARCH_NAME,
+    .dot_f32     = &DSV4_ARCH_NS::dot_f32,
+    .rmsnorm_f32 = &DSV4_ARCH_NS::rmsnorm_f32,
+    .act_quant   = &DSV4_ARCH_NS::act_quant,
+    .act_plain   = &DSV4_ARCH_NS::act_plain,
+    .lin8        = &DSV4_ARCH_NS::lin8,
+    .lin4        = &DSV4_ARCH_NS::lin4,
+    .gemm_bf16   = &DSV4_ARCH_NS::gemm_bf16,
+    .gemm_f32    = &DSV4_ARCH_NS::gemm_f32,
+    .fma_probe   = &DSV4_ARCH_NS::fma_probe,
 };
 
 }  // namespace dsv4::kernels
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

@@ -1,0 +1,524 @@
+// Quantised and unquantised linear kernels (spec §4): act_quant, lin8 (FP8 weights), lin4 (FP4
+// experts), gemm_bf16, gemm_f32. Included by ops-inl.hpp inside the per-arch anonymous
+// namespace, so every arch gets its own copy (see the rules in ops-inl.hpp).
+//
+// Two implementations, chosen at compile time of each arch TU:
+//
+//  * AVX-512 BF16 + VBMI (table avx512bf16). Every e4m3 and e2m1 value, and every activation
+//    code times its power-of-two scale, is exact in bf16, and a bf16·bf16 product is exact in
+//    fp32. So weights are decoded to bf16 with table lookups (vpermt2b for the 128 e4m3
+//    magnitudes, vpshufb for the 16 e2m1 codes) and multiplied with VDPBF16PS, accumulating in
+//    fp32: the same products the reference forms, summed in a different fp32 order.
+//    The decoder's byte->word unpacks interleave elements within 128-bit lanes; rather than
+//    undo that per weight, act_quant writes the activations once per row in the matching order
+//    (the "private" part of the quantised-activation row, kernel_table.hpp).
+//
+//  * AVX2 + FMA + F16C (tables avx2 and avx512). e4m3 bits shifted into an fp16 bit pattern
+//    give the value times 2^-8 exactly, subnormals included, and VCVTPH2PS widens that to fp32
+//    without ever producing an fp32 subnormal; e2m1 codes become small integers via vpshufb.
+//    Products and sums are fp32 FMAs.
+//
+// Scales are folded as the reference folds them: the activation scale into the activation
+// values (exact, powers of two), the weight scale per 128×128 block (FP8) or per 32 inputs (FP4)
+// into a per-block partial sum (GEMV) — so results differ from ref::lin8_ref / lin4_ref only by
+// fp32 summation order (bounded by gamma_K · Σ|terms|) before the final bf16 rounding.
+// Known, documented deviations (degenerate scales never written by DeepSeek's converter): in the
+// SIMD paths an e8m0 weight-scale code 0 is taken as 0 instead of 2^-127 and code 255 as +inf
+// instead of NaN.
+
+// ---- small helpers (local copies: no inline code may be shared with baseline TUs) ----------
+
+inline float f32_from_u32(uint32_t u) {
+    float f;
+    __builtin_memcpy(&f, &u, sizeof f);
+    return f;
+}
+inline uint32_t u32_from_f32(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, sizeof u);
+    return u;
+}
+// Round to the nearest bf16 value, ties to even (inputs here are finite sums).
+inline float round_bf16_local(float x) {
+    uint32_t u = u32_from_f32(x);
+    if ((u & 0x7F800000u) == 0x7F800000u) return x;  // inf / NaN unchanged
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return f32_from_u32(u & 0xFFFF0000u);
+}
+inline float e8m0_value(uint8_t e) {
+    if (e == 0) return f32_from_u32(0x00400000u);  // 2^-127 (subnormal)
+    if (e == 255) return f32_from_u32(0x7FC00000u);
+    return f32_from_u32(static_cast<uint32_t>(e) << 23);
+}
+
+// e4m3 magnitude m (0..127) -> bf16 bits of its value.
+constexpr uint16_t e4m3_mag_bf16(int m) {
+    const int e = m >> 3, f = m & 7;
+    if (m == 0x7F) return 0x7FC0;  // NaN
+    if (e > 0) return static_cast<uint16_t>(((e + 120) << 7) | (f << 4));
+    if (f == 0) return 0;
+    int p = 2;  // subnormal f·2^-9: normalise
+    while (!(f & (1 << p))) --p;
+    return static_cast<uint16_t>(((p - 9 + 127) << 7) | (((f - (1 << p)) << (7 - p)) & 0x7F));
+}
+// e4m3 code -> float (decode table for activation codes).
+constexpr float e4m3_code_value(int c) {
+    const int m = c & 0x7F;
+    const int e = m >> 3, f = m & 7;
+    float     v = 0.0f;
+    if (e == 0) {
+        v = static_cast<float>(f) / 512.0f;
+    } else {
+        v = (1.0f + static_cast<float>(f) / 8.0f);
+        for (int i = 7; i < e; ++i) v *= 2.0f;
+        for (int i = e; i < 7; ++i) v *= 0.5f;
+    }
+    return (c & 0x80) ? -v : v;
+}
+struct E4m3Tables {
+    alignas(64) uint8_t bf16_lo[128];  // low byte of the bf16 pattern of magnitude m
+    alignas(64) uint8_t bf16_hi[128];  // high byte (sign added separately)
+    float value[256];                  // code -> value
+};
+constexpr E4m3Tables make_e4m3_tables() {
+    E4m3Tables t{};
+    for (int m = 0; m < 128; ++m) {
+        t.bf16_lo[m] = static_cast<uint8_t>(e4m3_mag_bf16(m) & 0xFF);
+        t.bf16_hi[m] = static_cast<uint8_t>(e4m3_mag_bf16(m) >> 8);
+    }
+    for (int c = 0; c < 256; ++c) t.value[c] = e4m3_code_value(c);
+    return t;
+}
+constexpr E4m3Tables kE4m3 = make_e4m3_tables();
+
+// e2m1 nibble -> value
+constexpr float kE2m1Value[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                  -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+// Activation row pointers (layout in kernel_table.hpp).
+inline const uint8_t * qa_row(const uint8_t * qa, int64_t K, int64_t t) {
+    return qa + t * qact_row_bytes(K);
+}
+inline const float * qa_scales(const uint8_t * row, int64_t K) {
+    return reinterpret_cast<const float *>(row + qact_scales_offset(K));
+}
+inline uint8_t * qa_private(uint8_t * row, int64_t K) {
+    return row + qact_private_offset(K);
+}
+inline const uint8_t * qa_private(const uint8_t * row, int64_t K) {
+    return row + qact_private_offset(K);
+}
+
+#if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
+// =============================================================================================
+// AVX-512 BF16 path
+// =============================================================================================
+
+// Private layout: [K bf16: lin8 order][K bf16: lin4 order], values xa·sa (exact in bf16).
+// lin8 order, per 64 elements: word L*8+j (L = 128-bit lane, j < 8) of the first 32 words holds
+// element L*16+j, of the second 32 words element L*16+8+j (what unpacklo/hi_epi8 produce).
+// lin4 order, per 128 elements: register i (0..3) of 32 words, word L*8+m holds element
+// 32L+8i+m (what the nibble decoder's two unpack levels produce; lane L = 32-input chunk L).
+inline int64_t lin8_pos(int64_t k) {
+    const int64_t c = k / 64, r = k % 64, L = r / 16, j = r % 16;
+    return c * 64 + (j < 8 ? L * 8 + j : 32 + L * 8 + (j - 8));
+}
+inline int64_t lin4_pos(int64_t k) {
+    const int64_t g = k / 128, r = k % 128, L = r / 32, q = r % 32, i = q / 8, m = q % 8;
+    return g * 128 + i * 32 + L * 8 + m;
+}
+
+// Stores bf16-exact value v of input k into both private layouts of a row.
+inline void put_private(uint16_t * p8, int64_t K, int64_t k, float v) {
+    const uint16_t bits = static_cast<uint16_t>(u32_from_f32(v) >> 16);
+    p8[lin8_pos(k)]     = bits;
+    p8[K + lin4_pos(k)] = bits;
+}
+
+// Codes and scales come from the scalar act_quant (exact reference rounding; O(K) per token,
+// nothing next to the O(N·K) products); the private part is then rewritten in this layout from
+// the codes (xa·sa is exact in bf16).
+void act_quant(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
+    scalar::act_quant(qa, x, ldx, K, t0, t1);
+    for (int64_t t = t0; t < t1; ++t) {
+        uint8_t *       row   = qa + t * qact_row_bytes(K);
+        const uint8_t * codes = row + qact_codes_offset(K);
+        const float *   sa    = qa_scales(row, K);
+        uint16_t *      p8    = reinterpret_cast<uint16_t *>(qa_private(row, K));
+        for (int64_t k = 0; k < K; ++k) put_private(p8, K, k, kE4m3.value[codes[k]] * sa[k / 128]);
+    }
+}
+
+void act_plain(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+        uint16_t * p8 = reinterpret_cast<uint16_t *>(qa_private(qa + t * qact_row_bytes(K), K));
+        for (int64_t k = 0; k < K; ++k) put_private(p8, K, k, x[t * ldx + k]);
+    }
+}
+
+struct E4m3Lut {
+    __m512i lo0, lo1, hi0, hi1, sign;
+};
+inline E4m3Lut load_e4m3_lut() {
+    return {_mm512_load_si512(kE4m3.bf16_lo), _mm512_load_si512(kE4m3.bf16_lo + 64),
+            _mm512_load_si512(kE4m3.bf16_hi), _mm512_load_si512(kE4m3.bf16_hi + 64),
+            _mm512_set1_epi8(static_cast<char>(0x80))};
+}
+// 64 e4m3 bytes -> 64 bf16 (two registers, lin8 order).
+inline void decode_e4m3(const E4m3Lut & l, __m512i w, __m512i & a, __m512i & b) {
+    const __m512i lo = _mm512_permutex2var_epi8(l.lo0, w, l.lo1);
+    __m512i       hi = _mm512_permutex2var_epi8(l.hi0, w, l.hi1);
+    hi               = _mm512_ternarylogic_epi32(hi, w, l.sign, 0xF8);  // hi | (w & 0x80)
+    a                = _mm512_unpacklo_epi8(lo, hi);
+    b                = _mm512_unpackhi_epi8(lo, hi);
+}
+inline __m512 dp(__m512 acc, __m512i a, __m512i b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+}
+
+// R output rows × TT tokens, all of K.
+template <int R, int TT>
+void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t t0,
+               int64_t n) {
+    const int64_t    K = w.K, nb = K / 128;
+    const E4m3Lut    lut = load_e4m3_lut();
+    const uint16_t * xp[TT];
+    for (int t = 0; t < TT; ++t)
+        xp[t] = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, t0 + t), K));
+    __m512 acc[R][TT];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512 p[R][TT];
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < TT; ++t) p[r][t] = _mm512_setzero_ps();
+        for (int64_t k = b * 128; k < b * 128 + 128; k += 64) {
+            __m512i wa[R], wb[R];
+            for (int r = 0; r < R; ++r)
+                decode_e4m3(lut, _mm512_loadu_si512(w.w + (n + r) * K + k), wa[r], wb[r]);
+            for (int t = 0; t < TT; ++t) {
+                const __m512i xa = _mm512_load_si512(xp[t] + k);
+                const __m512i xb = _mm512_load_si512(xp[t] + k + 32);
+                for (int r = 0; r < R; ++r) p[r][t] = dp(dp(p[r][t], wa[r], xa), wb[r], xb);
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            const __m512 s = _mm512_set1_ps(e8m0_value(w.scale[((n + r) / 128) * nb + b]));
+            for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(p[r][t], s, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t)
+            y[(t0 + t) * ldy + n + r] = round_bf16_local(_mm512_reduce_add_ps(acc[r][t]));
+}
+
+// e2m1 nibble -> bf16 bytes, replicated in the four 128-bit lanes for vpshufb, and the
+// control that spreads 4 scale bytes so that dword d of lane L holds byte L.
+struct E2m1Tables {
+    alignas(64) uint8_t lo[64];
+    alignas(64) uint8_t hi[64];
+    alignas(64) uint8_t ctrl[64];
+};
+constexpr uint16_t e2m1_bf16(int nib) {
+    constexpr uint16_t kMag[8] = {0x0000, 0x3F00, 0x3F80, 0x3FC0, 0x4000, 0x4040, 0x4080, 0x40C0};
+    return static_cast<uint16_t>(kMag[nib & 7] | ((nib & 8) ? 0x8000 : 0));
+}
+constexpr E2m1Tables make_e2m1_tables() {
+    E2m1Tables t{};
+    for (int i = 0; i < 64; ++i) {
+        t.lo[i]   = static_cast<uint8_t>(e2m1_bf16(i % 16) & 0xFF);
+        t.hi[i]   = static_cast<uint8_t>(e2m1_bf16(i % 16) >> 8);
+        t.ctrl[i] = (i % 4 == 0) ? static_cast<uint8_t>(i / 16) : 0x80;
+    }
+    return t;
+}
+constexpr E2m1Tables kE2m1 = make_e2m1_tables();
+
+struct E2m1Lut {
+    __m512i lo, hi, nib, chunk_ctrl;
+};
+inline E2m1Lut load_e2m1_lut() {
+    return {_mm512_load_si512(kE2m1.lo), _mm512_load_si512(kE2m1.hi), _mm512_set1_epi8(0x0F),
+            _mm512_load_si512(kE2m1.ctrl)};
+}
+// 64 FP4 bytes (128 inputs) -> four registers of 32 bf16 (lin4 order).
+inline void decode_e2m1(const E2m1Lut & l, __m512i w, __m512i d[4]) {
+    const __m512i lo  = _mm512_and_si512(w, l.nib);
+    const __m512i hi  = _mm512_and_si512(_mm512_srli_epi16(w, 4), l.nib);
+    const __m512i lbl = _mm512_shuffle_epi8(l.lo, lo), hbl = _mm512_shuffle_epi8(l.hi, lo);
+    const __m512i lbh = _mm512_shuffle_epi8(l.lo, hi), hbh = _mm512_shuffle_epi8(l.hi, hi);
+    const __m512i e0 = _mm512_unpacklo_epi8(lbl, hbl), e1 = _mm512_unpackhi_epi8(lbl, hbl);
+    const __m512i o0 = _mm512_unpacklo_epi8(lbh, hbh), o1 = _mm512_unpackhi_epi8(lbh, hbh);
+    d[0] = _mm512_unpacklo_epi16(e0, o0);
+    d[1] = _mm512_unpackhi_epi16(e0, o0);
+    d[2] = _mm512_unpacklo_epi16(e1, o1);
+    d[3] = _mm512_unpackhi_epi16(e1, o1);
+}
+// The four e8m0 scales of one 128-input group as fp32 lanes 4c..4c+3 = scale of chunk c.
+inline __m512 chunk_scales(const E2m1Lut & l, const uint8_t * s4) {
+    uint32_t four;
+    __builtin_memcpy(&four, s4, 4);
+    const __m512i spread =
+        _mm512_shuffle_epi8(_mm512_set1_epi32(static_cast<int>(four)), l.chunk_ctrl);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(spread, 23));
+}
+
+template <int R, int TT>
+void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
+               int64_t n) {
+    const int64_t    K = w.K, ng = K / 128, nc = K / 32;
+    const E2m1Lut    lut = load_e2m1_lut();
+    const uint16_t * xp[TT];
+    for (int t = 0; t < TT; ++t)
+        xp[t] = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, t0 + t), K)) + K;
+    __m512 acc[R][TT];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < ng; ++g) {
+        __m512i d[R][4];
+        __m512  s[R];
+        for (int r = 0; r < R; ++r) {
+            decode_e2m1(lut, _mm512_loadu_si512(w.w + (n + r) * (K / 2) + g * 64), d[r]);
+            s[r] = chunk_scales(lut, w.scale + (n + r) * nc + g * 4);
+        }
+        for (int t = 0; t < TT; ++t) {
+            const uint16_t * x  = xp[t] + g * 128;
+            const __m512i    x0 = _mm512_load_si512(x), x1 = _mm512_load_si512(x + 32);
+            const __m512i    x2 = _mm512_load_si512(x + 64), x3 = _mm512_load_si512(x + 96);
+            for (int r = 0; r < R; ++r) {
+                __m512 p  = dp(_mm512_setzero_ps(), d[r][0], x0);
+                p         = dp(p, d[r][1], x1);
+                p         = dp(p, d[r][2], x2);
+                p         = dp(p, d[r][3], x3);
+                acc[r][t] = _mm512_fmadd_ps(p, s[r], acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t)
+            y[(t0 + t) * ldy + n + r] = round_bf16_local(_mm512_reduce_add_ps(acc[r][t]));
+}
+
+// gemm_bf16: x must hold bf16 values (every caller's input is a bf16 activation); it is
+// converted to bf16 32 values at a time (exact) and multiplied with VDPBF16PS.
+template <int R>
+void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K,
+                    int64_t n) {
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        const __m512i xb =
+            (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
+        for (int r = 0; r < R; ++r)
+            acc[r] = dp(acc[r], _mm512_loadu_si512(w + (n + r) * ldw + k), xb);
+    }
+    for (int r = 0; r < R; ++r) {
+        float s = _mm512_reduce_add_ps(acc[r]);
+        for (int64_t kk = k; kk < K; ++kk) {
+            uint16_t bits;
+            __builtin_memcpy(&bits, w + (n + r) * ldw + kk, 2);
+            s += x[kk] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
+        }
+        y[n + r] = s;
+    }
+}
+
+#else
+// =============================================================================================
+// AVX2 + FMA + F16C path
+// =============================================================================================
+
+// Private layout: K fp32 values in natural order, exactly what the scalar table writes.
+void act_quant(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
+    scalar::act_quant(qa, x, ldx, K, t0, t1);
+}
+void act_plain(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
+    scalar::act_plain(qa, x, ldx, K, t0, t1);
+}
+
+// 16 e4m3 bytes -> 16 floats, each the value times 2^-8 (exact; fp16 bit trick).
+inline void decode_e4m3_16(const uint8_t * p, __m256 & a, __m256 & b) {
+    const __m256i v   = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+    const __m256i mag = _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7F)), 7);
+    const __m256i sign = _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8);
+    const __m256i h    = _mm256_or_si256(mag, sign);
+    a                  = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    b                  = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s        = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s        = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+template <int R, int TT>
+void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t t0,
+               int64_t n) {
+    const int64_t K = w.K, nb = K / 128;
+    const float * xp[TT];
+    for (int t = 0; t < TT; ++t)
+        xp[t] = reinterpret_cast<const float *>(qa_private(qa_row(qa, K, t0 + t), K));
+    __m256 acc[R][TT];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256 p[R][TT];
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < TT; ++t) p[r][t] = _mm256_setzero_ps();
+        for (int64_t k = b * 128; k < b * 128 + 128; k += 16) {
+            __m256 wa[R], wb[R];
+            for (int r = 0; r < R; ++r) decode_e4m3_16(w.w + (n + r) * K + k, wa[r], wb[r]);
+            for (int t = 0; t < TT; ++t) {
+                const __m256 xa = _mm256_loadu_ps(xp[t] + k), xb = _mm256_loadu_ps(xp[t] + k + 8);
+                for (int r = 0; r < R; ++r)
+                    p[r][t] = _mm256_fmadd_ps(wb[r], xb, _mm256_fmadd_ps(wa[r], xa, p[r][t]));
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            const __m256 s = _mm256_set1_ps(e8m0_value(w.scale[((n + r) / 128) * nb + b]) * 256.0f);
+            for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_fmadd_ps(p[r][t], s, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t)
+            y[(t0 + t) * ldy + n + r] = round_bf16_local(hsum256(acc[r][t]));
+}
+
+// 16 FP4 bytes (32 inputs) -> 4 × 8 floats, each twice the e2m1 value (small integers).
+inline void decode_e2m1_32(const uint8_t * p, __m256 d[4]) {
+    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m128i b   = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+    const __m128i nib = _mm_set1_epi8(0x0F);
+    const __m128i lo  = _mm_shuffle_epi8(tab, _mm_and_si128(b, nib));
+    const __m128i hi  = _mm_shuffle_epi8(tab, _mm_and_si128(_mm_srli_epi16(b, 4), nib));
+    const __m128i e0  = _mm_unpacklo_epi8(lo, hi);  // inputs 0..15 in order
+    const __m128i e1  = _mm_unpackhi_epi8(lo, hi);  // inputs 16..31
+    d[0]              = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(e0));
+    d[1]              = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(e0, 8)));
+    d[2]              = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(e1));
+    d[3]              = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(e1, 8)));
+}
+
+template <int R, int TT>
+void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
+               int64_t n) {
+    const int64_t K = w.K, nc = K / 32;
+    const float * xp[TT];
+    for (int t = 0; t < TT; ++t)
+        xp[t] = reinterpret_cast<const float *>(qa_private(qa_row(qa, K, t0 + t), K));
+    __m256 acc[R][TT];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < nc; ++c) {
+        __m256 d[R][4];
+        for (int r = 0; r < R; ++r) decode_e2m1_32(w.w + (n + r) * (K / 2) + c * 16, d[r]);
+        for (int t = 0; t < TT; ++t) {
+            const float * x  = xp[t] + c * 32;
+            const __m256  x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
+            const __m256  x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
+            for (int r = 0; r < R; ++r) {
+                __m256 p       = _mm256_mul_ps(d[r][0], x0);
+                p              = _mm256_fmadd_ps(d[r][1], x1, p);
+                p              = _mm256_fmadd_ps(d[r][2], x2, p);
+                p              = _mm256_fmadd_ps(d[r][3], x3, p);
+                const __m256 s = _mm256_set1_ps(e8m0_value(w.scale[(n + r) * nc + c]) * 0.5f);
+                acc[r][t]      = _mm256_fmadd_ps(p, s, acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t)
+            y[(t0 + t) * ldy + n + r] = round_bf16_local(hsum256(acc[r][t]));
+}
+
+template <int R>
+void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K,
+                    int64_t n) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + k);
+        for (int r = 0; r < R; ++r) {
+            const __m128i wb =
+                _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + (n + r) * ldw + k));
+            const __m256 wf = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(wb), 16));
+            acc[r]          = _mm256_fmadd_ps(wf, xv, acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        float s = hsum256(acc[r]);
+        for (int64_t kk = k; kk < K; ++kk) {
+            uint16_t bits;
+            __builtin_memcpy(&bits, w + (n + r) * ldw + kk, 2);
+            s += x[kk] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
+        }
+        y[n + r] = s;
+    }
+}
+#endif
+
+// ---- drivers: tile the [n0, n1) × [0, T) output block ------------------------------------
+// Rows go in pairs and tokens in groups of 4 (the decoded weights of a row pair are reused for
+// up to 4 tokens); the template arguments cover the remainders.
+
+#define DSV4_TILE_DISPATCH(NAME, MAT)                                                           \
+    void NAME(float * y, int64_t ldy, const MAT & w, const uint8_t * qa, int64_t T, int64_t n0, \
+              int64_t n1) {                                                                     \
+        for (int64_t t0 = 0; t0 < T; t0 += 4) {                                                 \
+            const int64_t tn = (T - t0) < 4 ? (T - t0) : 4;                                     \
+            int64_t       n  = n0;                                                              \
+            for (; n + 2 <= n1; n += 2) {                                                       \
+                switch (tn) {                                                                   \
+                    case 1: NAME##_tile<2, 1>(y, ldy, w, qa, t0, n); break;                     \
+                    case 2: NAME##_tile<2, 2>(y, ldy, w, qa, t0, n); break;                     \
+                    case 3: NAME##_tile<2, 3>(y, ldy, w, qa, t0, n); break;                     \
+                    default: NAME##_tile<2, 4>(y, ldy, w, qa, t0, n); break;                    \
+                }                                                                               \
+            }                                                                                   \
+            if (n < n1) {                                                                       \
+                switch (tn) {                                                                   \
+                    case 1: NAME##_tile<1, 1>(y, ldy, w, qa, t0, n); break;                     \
+                    case 2: NAME##_tile<1, 2>(y, ldy, w, qa, t0, n); break;                     \
+                    case 3: NAME##_tile<1, 3>(y, ldy, w, qa, t0, n); break;                     \
+                    default: NAME##_tile<1, 4>(y, ldy, w, qa, t0, n); break;                    \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+DSV4_TILE_DISPATCH(lin8, Fp8Mat)
+DSV4_TILE_DISPATCH(lin4, Fp4Mat)
+#undef DSV4_TILE_DISPATCH
+
+void gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const float * x,
+               int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1) {
+    for (int64_t t = 0; t < T; ++t) {
+        int64_t n = n0;
+        for (; n + 4 <= n1; n += 4) gemm_bf16_rows<4>(y + t * ldy, w, ldw, x + t * ldx, K, n);
+        for (; n < n1; ++n) gemm_bf16_rows<1>(y + t * ldy, w, ldw, x + t * ldx, K, n);
+    }
+}
+
+void gemm_f32(float * y, int64_t ldy, const float * w, int64_t ldw, const float * x, int64_t ldx,
+              int64_t K, int64_t T, int64_t n0, int64_t n1) {
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t n = n0; n < n1; ++n) y[t * ldy + n] = dot_f32(w + n * ldw, x + t * ldx, K);
+}
+
+// Benchmark probe: 12 independent FMA chains (enough to cover FMA latency × pipes).
+double fma_probe(int64_t iters) {
+    using B = batch_f;
+    B       acc[12];
+    const B m(0.999999f), a(1e-7f);
+    for (int i = 0; i < 12; ++i) acc[i] = B(static_cast<float>(i));
+    for (int64_t it = 0; it < iters; ++it)
+        for (int i = 0; i < 12; ++i) acc[i] = xsimd::fma(acc[i], m, a);
+    B s = acc[0];
+    for (int i = 1; i < 12; ++i) s = s + acc[i];
+    volatile float sink = xsimd::hadd(s);
+    (void)sink;
+    return static_cast<double>(iters) * 12 * static_cast<double>(B::size) * 2;
+}

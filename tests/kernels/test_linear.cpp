@@ -1,0 +1,264 @@
+// act_quant / lin8 / lin4 / gemm_bf16 / gemm_f32 of every usable kernel table against the
+// scalar reference (include/dsv4/ref/ops.hpp), over odd shapes, row sub-ranges, several token
+// counts and unaligned weight pointers.
+//
+// Tolerance (derived, not tuned): every table forms the same exact products (e4m3·e4m3 and
+// e4m3·e2m1 scaled by powers of two are exact in fp32) and differs only in the order of the fp32
+// additions. Each order is within gamma_K · S of the exact sum, S = Σ|products|, so two orders
+// differ by at most 2·gamma_K·S before rounding; the final bf16 rounding of each side adds at
+// most half a bf16 ulp (2^-9 relative) of its value. The scalar table must match bit for bit.
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "dsv4/ref/formats.hpp"
+#include "dsv4/ref/ops.hpp"
+#include "kernels/arch_util.hpp"
+
+using namespace dsv4;
+
+namespace {
+
+struct AlignedBuf {
+    explicit AlignedBuf(size_t n)
+        : p(static_cast<uint8_t *>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
+    ~AlignedBuf() { std::free(p); }
+    AlignedBuf(const AlignedBuf &)             = delete;
+    AlignedBuf & operator=(const AlignedBuf &) = delete;
+    uint8_t *    p;
+};
+
+// Activations: bf16 values spread over a few binades, one row per token.
+std::vector<float> random_acts(int64_t T, int64_t K, uint32_t seed) {
+    std::mt19937                       rng(seed);
+    std::normal_distribution<float>    g(0.0f, 1.0f);
+    std::uniform_int_distribution<int> mag(-6, 6);
+    std::vector<float>                 x(T * K);
+    for (int64_t i = 0; i < T * K; ++i)
+        x[i] = ref::round_bf16(g(rng) * std::ldexp(1.0f, mag(rng) / 3));
+    return x;
+}
+
+std::vector<uint8_t> random_e4m3(int64_t n, uint32_t seed, int64_t pad) {
+    std::mt19937                       rng(seed);
+    std::uniform_int_distribution<int> d(0, 255);
+    std::vector<uint8_t>               v(n + pad);
+    for (auto & b : v) {
+        do b = static_cast<uint8_t>(d(rng));
+        while ((b & 0x7F) == 0x7F);  // no NaN codes in weights
+    }
+    return v;
+}
+
+std::vector<uint8_t> random_bytes(int64_t n, uint32_t seed, int lo, int hi) {
+    std::mt19937                       rng(seed);
+    std::uniform_int_distribution<int> d(lo, hi);
+    std::vector<uint8_t>               v(n);
+    for (auto & b : v) b = static_cast<uint8_t>(d(rng));
+    return v;
+}
+
+double tol_for(double S, int64_t K, double y_ref, double y) {
+    return 2.0 * test::gamma_n(K) * S + 0x1p-9 * (std::fabs(y_ref) + std::fabs(y)) + 1e-30;
+}
+
+}  // namespace
+
+TEST_CASE("act_quant codes and scales are exact on every arch", "[per_arch][linear]") {
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t K : {128, 384, 4096}) {
+            const int64_t T = 3;
+            auto          x = random_acts(T, K, 7 + static_cast<uint32_t>(K));
+            x[5]            = 0.0f;  // a zero, and an all-zero block (amax floor 1e-4)
+            for (int64_t i = K; i < K + 128; ++i) x[i] = 0.0f;
+            AlignedBuf qa(kernels::qact_row_bytes(K) * T);
+            k.act_quant(qa.p, x.data(), K, K, 0, T);
+            std::vector<uint8_t> codes(K);
+            std::vector<float>   scales(K / 128);
+            for (int64_t t = 0; t < T; ++t) {
+                ref::act_quant_fp8(x.data() + t * K, K, codes.data(), scales.data());
+                const uint8_t * row = qa.p + t * kernels::qact_row_bytes(K);
+                CHECK(std::memcmp(row + kernels::qact_codes_offset(K), codes.data(), K) == 0);
+                CHECK(std::memcmp(row + kernels::qact_scales_offset(K), scales.data(),
+                                  sizeof(float) * scales.size()) == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("lin8 matches ref::lin8_ref on every arch", "[per_arch][linear][lin8]") {
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t N : {1, 3, 130, 257}) {
+            for (int64_t K : {128, 384, 1024}) {
+                for (int64_t T : {1, 2, 5}) {
+                    DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K << " T=" << T) {
+                        const uint32_t  seed = static_cast<uint32_t>(N * 1000 + K + T);
+                        auto            wbuf = random_e4m3(N * K, seed, 1);  // +1: unaligned view
+                        const uint8_t * w    = wbuf.data() + 1;
+                        const int64_t   sb   = (N + 127) / 128 * (K / 128);
+                        auto            sc   = random_bytes(sb, seed + 1, 112, 124);
+                        auto            x    = random_acts(T, K, seed + 2);
+                        AlignedBuf      qa(kernels::qact_row_bytes(K) * T);
+                        k.act_quant(qa.p, x.data(), K, K, 0, T);
+                        const int64_t      n0 = N > 2 ? 1 : 0, n1 = N;  // a row sub-range
+                        std::vector<float> y(T * N, -1.0f);
+                        k.lin8(y.data(), N, kernels::Fp8Mat{w, sc.data(), N, K}, qa.p, T, n0, n1);
+                        std::vector<float> want(N);
+                        for (int64_t t = 0; t < T; ++t) {
+                            REQUIRE(
+                                ref::lin8_ref(want.data(), x.data() + t * K, K, w, sc.data(), N));
+                            std::vector<uint8_t> xa(K);
+                            std::vector<float>   sa(K / 128);
+                            ref::act_quant_fp8(x.data() + t * K, K, xa.data(), sa.data());
+                            for (int64_t n = 0; n < N; ++n) {
+                                const float got = y[t * N + n];
+                                if (n < n0) {
+                                    CHECK(got == -1.0f);  // outside the range: untouched
+                                    continue;
+                                }
+                                if (arch == CpuArch::scalar) {
+                                    CHECK(got == want[n]);
+                                    continue;
+                                }
+                                double S = 0.0;
+                                for (int64_t kk = 0; kk < K; ++kk)
+                                    S += std::fabs(
+                                        double(ref::e4m3_to_f32(xa[kk])) * sa[kk / 128] *
+                                        ref::e4m3_to_f32(w[n * K + kk]) *
+                                        ref::e8m0_to_f32(sc[(n / 128) * (K / 128) + kk / 128]));
+                                CHECK(std::fabs(double(got) - want[n]) <=
+                                      tol_for(S, K, want[n], got));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("lin4 matches ref::lin4_ref on every arch", "[per_arch][linear][lin4]") {
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t N : {1, 3, 130}) {
+            for (int64_t K : {128, 256, 2048}) {
+                for (int64_t T : {1, 3, 6}) {
+                    DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K << " T=" << T) {
+                        const uint32_t  seed = static_cast<uint32_t>(N * 7919 + K + T);
+                        auto            wbuf = random_bytes(N * K / 2 + 1, seed, 0, 255);
+                        const uint8_t * w    = wbuf.data() + 1;
+                        auto            sc   = random_bytes(N * K / 32, seed + 1, 118, 130);
+                        auto            x    = random_acts(T, K, seed + 2);
+                        AlignedBuf      qa(kernels::qact_row_bytes(K) * T);
+                        k.act_quant(qa.p, x.data(), K, K, 0, T);
+                        std::vector<float> y(T * N, -1.0f);
+                        k.lin4(y.data(), N, kernels::Fp4Mat{w, sc.data(), N, K}, qa.p, T, 0, N);
+                        std::vector<float> want(N);
+                        for (int64_t t = 0; t < T; ++t) {
+                            REQUIRE(
+                                ref::lin4_ref(want.data(), x.data() + t * K, K, w, sc.data(), N));
+                            std::vector<uint8_t> xa(K);
+                            std::vector<float>   sa(K / 128);
+                            ref::act_quant_fp8(x.data() + t * K, K, xa.data(), sa.data());
+                            for (int64_t n = 0; n < N; ++n) {
+                                const float got = y[t * N + n];
+                                if (arch == CpuArch::scalar) {
+                                    CHECK(got == want[n]);
+                                    continue;
+                                }
+                                double S = 0.0;
+                                for (int64_t kk = 0; kk < K; ++kk)
+                                    S += std::fabs(
+                                        double(ref::e4m3_to_f32(xa[kk])) * sa[kk / 128] *
+                                        ref::e2m1_to_f32(ref::fp4_get(w + n * K / 2, kk)) *
+                                        ref::e8m0_to_f32(sc[n * K / 32 + kk / 32]));
+                                CHECK(std::fabs(double(got) - want[n]) <=
+                                      tol_for(S, K, want[n], got));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("gemm_bf16 and gemm_f32 match plain loops on every arch", "[per_arch][linear][gemm]") {
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t N : {1, 5, 67}) {
+            for (int64_t K : {1, 31, 32, 100, 4096}) {
+                for (int64_t T : {1, 3}) {
+                    DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K << " T=" << T) {
+                        const uint32_t        seed = static_cast<uint32_t>(N * 31 + K * 7 + T);
+                        auto                  wf   = test::random_floats(N * K + 1, seed);
+                        std::vector<uint16_t> wb(N * K + 1);
+                        for (size_t i = 0; i < wb.size(); ++i) wb[i] = ref::f32_to_bf16(wf[i]);
+                        auto x = random_acts(T, K, seed + 3);  // bf16 values (contract)
+                        std::vector<float> y(T * N), y32(T * N);
+                        k.gemm_bf16(y.data(), N, wb.data() + 1, K, x.data(), K, K, T, 0, N);
+                        k.gemm_f32(y32.data(), N, wf.data() + 1, K, x.data(), K, K, T, 0, N);
+                        for (int64_t t = 0; t < T; ++t)
+                            for (int64_t n = 0; n < N; ++n) {
+                                double exact = 0, exact32 = 0, S = 0, S32 = 0;
+                                for (int64_t kk = 0; kk < K; ++kk) {
+                                    const double a = ref::bf16_to_f32(wb[1 + n * K + kk]) *
+                                                     double(x[t * K + kk]);
+                                    const double b = double(wf[1 + n * K + kk]) * x[t * K + kk];
+                                    exact += a, S += std::fabs(a);
+                                    exact32 += b, S32 += std::fabs(b);
+                                }
+                                // One order of fp32 additions (products exact for bf16·bf16;
+                                // fp32·fp32 products add one rounding each: gamma_{K+1}).
+                                CHECK(std::fabs(y[t * N + n] - exact) <=
+                                      test::gamma_n(K) * S + 1e-30);
+                                CHECK(std::fabs(y32[t * N + n] - exact32) <=
+                                      test::gamma_n(K + 1) * S32 + 1e-30);
+                            }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// wo_a's product (spec §3.5 step 9, §4.3): FP8 weights (dequantised exactly) times bf16
+// activations that are NOT quantised, fp32 accumulation, bf16 output.
+TEST_CASE("act_plain + lin8 is the unquantised bf16 product on every arch",
+          "[per_arch][linear][lin8]") {
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t N : {2, 129}) {
+            for (int64_t K : {128, 1024}) {
+                for (int64_t T : {1, 3}) {
+                    DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K << " T=" << T) {
+                        const uint32_t seed = static_cast<uint32_t>(N * 17 + K + T);
+                        auto           wbuf = random_e4m3(N * K, seed, 0);
+                        auto sc = random_bytes((N + 127) / 128 * (K / 128), seed + 1, 112, 124);
+                        auto x  = random_acts(T, K, seed + 2);
+                        AlignedBuf qa(kernels::qact_row_bytes(K) * T);
+                        k.act_plain(qa.p, x.data(), K, K, 0, T);
+                        std::vector<float> y(T * N);
+                        k.lin8(y.data(), N, kernels::Fp8Mat{wbuf.data(), sc.data(), N, K}, qa.p, T,
+                               0, N);
+                        for (int64_t t = 0; t < T; ++t)
+                            for (int64_t n = 0; n < N; ++n) {
+                                double exact = 0, S = 0;
+                                for (int64_t kk = 0; kk < K; ++kk) {
+                                    const double p =
+                                        double(x[t * K + kk]) * ref::e4m3_to_f32(wbuf[n * K + kk]) *
+                                        ref::e8m0_to_f32(sc[(n / 128) * (K / 128) + kk / 128]);
+                                    exact += p, S += std::fabs(p);
+                                }
+                                const double got = y[t * N + n];
+                                CHECK(std::fabs(got - exact) <=
+                                      test::gamma_n(K) * S + 0x1p-8 * std::fabs(exact) + 1e-30);
+                            }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -19,17 +19,17 @@ namespace dsv4::kernels {
 
 // FP8 linear weight: w e4m3 codes [N, K] row-major; scale e8m0 codes [ceil(N/128), ceil(K/128)].
 struct Fp8Mat {
-    const uint8_t * w;
-    const uint8_t * scale;
-    int64_t         N, K;
+    const uint8_t * w     = nullptr;
+    const uint8_t * scale = nullptr;
+    int64_t         N = 0, K = 0;
 };
 
 // FP4 routed-expert weight: w [N, K/2] bytes, element 2j in the low nibble of byte j;
 // scale e8m0 codes [N, K/32].
 struct Fp4Mat {
-    const uint8_t * w;
-    const uint8_t * scale;
-    int64_t         N, K;
+    const uint8_t * w     = nullptr;
+    const uint8_t * scale = nullptr;
+    int64_t         N = 0, K = 0;
 };
 
 // Prepared activations, one row per token, produced by act_quant (spec §4.1 step 1: FP8

@@ -1,0 +1,51 @@
+// Read-only view of a whole file, either memory-mapped (the default: checkpoints are far larger
+// than we want to copy) or read into an owned heap buffer (for filesystems without mmap and for
+// tests). Tensor views point straight into this memory, so the bytes never move for the lifetime
+// of the object, including across moves.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dsv4/status.hpp"
+
+namespace dsv4::io {
+
+class MappedFile {
+  public:
+    // Maps (use_mmap) or reads `path` in full. Errors: Errc::file_not_found when the path does not
+    // exist, Errc::io_error for anything else (not a regular file, permission, read or mmap
+    // failure); messages name the path and the system error. Zero-length files are fine: size()
+    // is 0 and data() is a valid, non-null pointer to no bytes.
+    //
+    // Caveat of mmap: if another process truncates the file while it is mapped, touching the lost
+    // pages raises SIGBUS. Checkpoints are treated as immutable while loaded.
+    static Result<MappedFile> open(const std::string & path, bool use_mmap = true);
+
+    MappedFile() = default;
+    MappedFile(MappedFile && other) noexcept;
+    MappedFile & operator=(MappedFile && other) noexcept;
+    MappedFile(const MappedFile &)             = delete;
+    MappedFile & operator=(const MappedFile &) = delete;
+    ~MappedFile();
+
+    const uint8_t *     data() const noexcept { return data_; }
+    uint64_t            size() const noexcept { return size_; }
+    const std::string & path() const noexcept { return path_; }
+    bool                is_mapped() const noexcept { return mapped_; }
+
+  private:
+    void release() noexcept;
+
+    std::string                path_;
+    const uint8_t *            data_   = nullptr;
+    uint64_t                   size_   = 0;
+    bool                       mapped_ = false;  // data_ came from mmap (else owned_ or empty)
+    std::unique_ptr<uint8_t[]> owned_;
+};
+
+// Thread-safe text of an errno value, for messages.
+std::string errno_text(int err);
+
+}  // namespace dsv4::io

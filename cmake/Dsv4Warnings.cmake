@@ -17,3 +17,8 @@ if(DSV4_SANITIZE)
                       -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# Floating-point contraction off everywhere: GCC fuses a*b+c into an FMA by default even in
+# ISO C++ mode, which rounds once where the reference rounds twice (seen in the RoPE kernel).
+# Kernels that want FMA call it explicitly (intrinsics / xsimd::fma are not affected).
+add_compile_options(-ffp-contract=off)

@@ -92,6 +92,33 @@ struct KernelTable {
     // arch's vector width and returns the flops performed (2 per lane per FMA), so benchmarks
     // can report a percentage of the machine's measured FMA peak.
     double (*fma_probe)(int64_t iters);
+
+    // ---- elementwise kernels (spec §3.2–§3.4, §3.10): fp32 arrays, pointers may be unaligned --
+    // out[i] = bf16(w[i]·(x[i]·r)), r = 1/sqrt(Σx²/n + eps) (§3.2); n ≥ 1; out may alias x.
+    void (*rmsnorm_bf16)(float * out, const float * x, const float * w, int64_t n, float eps);
+    // In place on v[len − rope_dim, len): interleaved pairs rotated by cos/sin[rope_dim/2], bf16
+    // outputs, −sin if inverse (§3.3, ref::rope_interleaved_last); rope_dim even, ≤ len.
+    void (*rope)(float * v, int64_t len, int64_t rope_dim, const float * cos, const float * sin,
+                 bool inverse);
+    // rope on the n_vec vectors v + h·stride (h < n_vec, e.g. attention heads), same cos/sin.
+    void (*rope_heads)(float * v, int64_t n_vec, int64_t stride, int64_t len, int64_t rope_dim,
+                       const float * cos, const float * sin, bool inverse);
+    // In place: x[i] = exp(x[i] − max) / Σ exp(x[j] − max), fp32 (ref::softmax_inplace); n ≥ 0.
+    void (*softmax)(float * x, int64_t n);
+    // out[i] = weight·(silu(min(gate[i], L))·clamp(up[i], −L, L)), L = limit (0: no clamp),
+    // fp32 (§3.10, weight = routing weight or 1); out may alias gate or up.
+    void (*swiglu)(float * out, const float * gate, const float * up, int64_t n, float limit,
+                   float weight);
+    // out[i] = sqrt(softplus(z[i])), torch threshold 20, fp32 (§3.10 gate); out may alias z.
+    void (*sqrt_softplus)(float * out, const float * z, int64_t n);
+    // In place FP8 block simulation (§3.4, ref::fp8sim_inplace), blocks of `block` ≥ 1 (the last
+    // may be shorter); bf16 values in and out.
+    void (*fp8sim)(float * v, int64_t n, int64_t block);
+    // In place FP4 block simulation (§3.4, ref::fp4sim_inplace), blocks of 32; bf16 in and out.
+    void (*fp4sim)(float * v, int64_t n);
+    // In place scaled Walsh–Hadamard transform (§3.4, ref::hadamard_bf16), bf16 values in and
+    // out; returns false (v untouched) unless n is a power of two.
+    bool (*hadamard)(float * v, int64_t n);
 };
 
 // The scalar kernels (table_scalar.cpp, baseline ISA). Arch tables may point at these for
@@ -108,6 +135,19 @@ void   gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const 
 void   gemm_f32(float * y, int64_t ldy, const float * w, int64_t ldw, const float * x, int64_t ldx,
                 int64_t K, int64_t T, int64_t n0, int64_t n1);
 double fma_probe(int64_t iters);
+// scalar_elementwise.cpp: the include/dsv4/ref functions behind the elementwise entries.
+void rmsnorm_bf16(float * out, const float * x, const float * w, int64_t n, float eps);
+void rope(float * v, int64_t len, int64_t rope_dim, const float * cos, const float * sin,
+          bool inverse);
+void rope_heads(float * v, int64_t n_vec, int64_t stride, int64_t len, int64_t rope_dim,
+                const float * cos, const float * sin, bool inverse);
+void softmax(float * x, int64_t n);
+void swiglu(float * out, const float * gate, const float * up, int64_t n, float limit,
+            float weight);
+void sqrt_softplus(float * out, const float * z, int64_t n);
+void fp8sim(float * v, int64_t n, int64_t block);
+void fp4sim(float * v, int64_t n);
+bool hadamard(float * v, int64_t n);
 }  // namespace scalar
 
 // Tables compiled into this binary (defined in the arch TUs; absent ones are null).

@@ -119,17 +119,26 @@ double fma_probe(int64_t iters) {
 namespace dsv4::kernels {
 
 extern const KernelTable kTableScalar = {
-    .arch        = CpuArch::scalar,
-    .name        = "scalar",
-    .dot_f32     = &ref::dot_f32,
-    .rmsnorm_f32 = &ref::rmsnorm_f32,
-    .act_quant   = &scalar::act_quant,
-    .act_plain   = &scalar::act_plain,
-    .lin8        = &scalar::lin8,
-    .lin4        = &scalar::lin4,
-    .gemm_bf16   = &scalar::gemm_bf16,
-    .gemm_f32    = &scalar::gemm_f32,
-    .fma_probe   = &scalar::fma_probe,
+    .arch          = CpuArch::scalar,
+    .name          = "scalar",
+    .dot_f32       = &ref::dot_f32,
+    .rmsnorm_f32   = &ref::rmsnorm_f32,
+    .act_quant     = &scalar::act_quant,
+    .act_plain     = &scalar::act_plain,
+    .lin8          = &scalar::lin8,
+    .lin4          = &scalar::lin4,
+    .gemm_bf16     = &scalar::gemm_bf16,
+    .gemm_f32      = &scalar::gemm_f32,
+    .fma_probe     = &scalar::fma_probe,
+    .rmsnorm_bf16  = &scalar::rmsnorm_bf16,
+    .rope          = &scalar::rope,
+    .rope_heads    = &scalar::rope_heads,
+    .softmax       = &scalar::softmax,
+    .swiglu        = &scalar::swiglu,
+    .sqrt_softplus = &scalar::sqrt_softplus,
+    .fp8sim        = &scalar::fp8sim,
+    .fp4sim        = &scalar::fp4sim,
+    .hadamard      = &scalar::hadamard,
 };
 
 }  // namespace dsv4::kernels

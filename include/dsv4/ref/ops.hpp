@@ -41,9 +41,10 @@ inline void rmsnorm_f32(float * out, const float * x, const float * w, int64_t n
 //    as bf16 are round_bf16() results, i.e. bf16-exact floats.
 //  * Accumulations are fp32 in ascending index order unless stated otherwise.
 //  * Products and sums are written as separate statements so that compilers which contract only
-//    within one expression (clang's default) cannot fuse them into FMAs; GCC in ISO mode (this
-//    project: CMAKE_CXX_EXTENSIONS OFF) does not contract. Build consumers of these functions
-//    with -ffp-contract=off if they need bit-exact results in GNU mode with FMA enabled.
+//    within one expression (clang's default) cannot fuse them into FMAs. GCC contracts across
+//    statements by default even in ISO C++ mode, so dsv4 builds everything with
+//    -ffp-contract=off; consumers of these functions who need bit-exact results on an FMA
+//    target should do the same.
 //  * Size preconditions that callers may plausibly violate are checked and reported by a false
 //    return value (nothing is written then); the rest are documented preconditions.
 // ================================================================================================

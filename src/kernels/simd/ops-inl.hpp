@@ -62,6 +62,7 @@ void rmsnorm_f32(float * out, const float * x, const float * w, int64_t n, float
     for (; i < n; ++i) out[i] = w[i] * (x[i] * r);
 }
 
+#include "kernels/simd/elementwise-inl.hpp"
 #include "kernels/simd/linear-inl.hpp"
 
 }  // namespace
@@ -71,17 +72,26 @@ namespace dsv4::kernels {
 
 // Constant-initialised (addresses of functions only), so safe to use during static init.
 extern const KernelTable DSV4_TABLE_VAR = {
-    .arch        = DSV4_ARCH_ENUM,
-    .name        = DSV4_ARCH_NAME,
-    .dot_f32     = &DSV4_ARCH_NS::dot_f32,
-    .rmsnorm_f32 = &DSV4_ARCH_NS::rmsnorm_f32,
-    .act_quant   = &DSV4_ARCH_NS::act_quant,
-    .act_plain   = &DSV4_ARCH_NS::act_plain,
-    .lin8        = &DSV4_ARCH_NS::lin8,
-    .lin4        = &DSV4_ARCH_NS::lin4,
-    .gemm_bf16   = &DSV4_ARCH_NS::gemm_bf16,
-    .gemm_f32    = &DSV4_ARCH_NS::gemm_f32,
-    .fma_probe   = &DSV4_ARCH_NS::fma_probe,
+    .arch          = DSV4_ARCH_ENUM,
+    .name          = DSV4_ARCH_NAME,
+    .dot_f32       = &DSV4_ARCH_NS::dot_f32,
+    .rmsnorm_f32   = &DSV4_ARCH_NS::rmsnorm_f32,
+    .act_quant     = &DSV4_ARCH_NS::act_quant,
+    .act_plain     = &DSV4_ARCH_NS::act_plain,
+    .lin8          = &DSV4_ARCH_NS::lin8,
+    .lin4          = &DSV4_ARCH_NS::lin4,
+    .gemm_bf16     = &DSV4_ARCH_NS::gemm_bf16,
+    .gemm_f32      = &DSV4_ARCH_NS::gemm_f32,
+    .fma_probe     = &DSV4_ARCH_NS::fma_probe,
+    .rmsnorm_bf16  = &DSV4_ARCH_NS::rmsnorm_bf16,
+    .rope          = &DSV4_ARCH_NS::rope,
+    .rope_heads    = &DSV4_ARCH_NS::rope_heads,
+    .softmax       = &DSV4_ARCH_NS::softmax,
+    .swiglu        = &DSV4_ARCH_NS::swiglu,
+    .sqrt_softplus = &DSV4_ARCH_NS::sqrt_softplus,
+    .fp8sim        = &DSV4_ARCH_NS::fp8sim,
+    .fp4sim        = &DSV4_ARCH_NS::fp4sim,
+    .hadamard      = &DSV4_ARCH_NS::hadamard,
 };
 
 }  // namespace dsv4::kernels

@@ -1,0 +1,52 @@
+// The scalar table's elementwise kernels: the include/dsv4/ref functions themselves (baseline
+// TU), so the scalar table is bit-identical to the reference by construction.
+#include "dsv4/ref/formats.hpp"
+#include "dsv4/ref/ops.hpp"
+#include "kernels/kernel_table.hpp"
+
+namespace dsv4::kernels::scalar {
+
+void rmsnorm_bf16(float * out, const float * x, const float * w, int64_t n, float eps) {
+    ref::rmsnorm_bf16(out, x, w, n, eps);
+}
+
+void rope(float * v, int64_t len, int64_t rope_dim, const float * cos, const float * sin,
+          bool inverse) {
+    ref::rope_interleaved_last(v, len, rope_dim, cos, sin, inverse);
+}
+
+void rope_heads(float * v, int64_t n_vec, int64_t stride, int64_t len, int64_t rope_dim,
+                const float * cos, const float * sin, bool inverse) {
+    for (int64_t h = 0; h < n_vec; ++h)
+        ref::rope_interleaved_last(v + h * stride, len, rope_dim, cos, sin, inverse);
+}
+
+void softmax(float * x, int64_t n) {
+    ref::softmax_inplace(x, n);
+}
+
+void swiglu(float * out, const float * gate, const float * up, int64_t n, float limit,
+            float weight) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float h = ref::swiglu_clamped(gate[i], up[i], limit);
+        out[i]        = weight * h;
+    }
+}
+
+void sqrt_softplus(float * out, const float * z, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = ref::sqrt_softplus(z[i]);
+}
+
+void fp8sim(float * v, int64_t n, int64_t block) {
+    ref::fp8sim_inplace(v, n, block);
+}
+
+void fp4sim(float * v, int64_t n) {
+    ref::fp4sim_inplace(v, n);
+}
+
+bool hadamard(float * v, int64_t n) {
+    return ref::hadamard_bf16(v, n);
+}
+
+}  // namespace dsv4::kernels::scalar

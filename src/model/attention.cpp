@@ -1,0 +1,362 @@
+#include "model/attention.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "dsv4/ref/formats.hpp"
+#include "dsv4/ref/ops.hpp"
+#include "model/linear.hpp"
+#include "model/scratch.hpp"
+#include "threading/parallel.hpp"
+
+namespace dsv4::model {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int   kChunk  = 64;  // the sparse-attention kernel's index chunk (online softmax)
+
+uint16_t bits(float v) {
+    return ref::f32_to_bf16(v);
+}  // v holds a bf16 value: exact
+float val(uint16_t b) {
+    return ref::bf16_to_f32(b);
+}
+
+// Scratch of one attention call, carved from one buffer (Carver measures when base is null).
+struct Buffers {
+    float *           qr, *q, *kv, *z;
+    uint8_t *         qa;
+    float *           ca, *cg;          // main compressor projections [T, coff*hd]
+    float *           ia, *ig;          // indexer compressor projections [T, 2*ihd]
+    float *           iq, *iw;          // indexer q [T, ih*ihd], weights [T, ih]
+    float *           pooled;           // [max(coff*hd, 2*ihd)]
+    float *           scores;           // [n_ctx/4 + 1]
+    int32_t *         sel;              // [index_topk]
+    const uint16_t ** rows;             // [window + max compressed entries]
+    float *           head_acc;         // [n_heads, head_dim + kChunk]
+    float *           freqs, *cs, *sn;  // [rd/2] each
+};
+
+Buffers carve(Carver & c, const ModelConfig & cfg, int64_t T, int64_t n_ctx) {
+    const int64_t hd = cfg.head_dim, ql = cfg.q_lora_rank, H = cfg.n_heads;
+    const int64_t G = cfg.o_groups, OL = cfg.o_lora_rank, K_oa = cfg.wo_a_in();
+    const int64_t ihd = cfg.index_head_dim, ih = cfg.index_n_heads;
+    using kernels::qact_row_bytes;
+    const int64_t qa_bytes = std::max({T * qact_row_bytes(cfg.dim), T * qact_row_bytes(ql),
+                                       T * G * qact_row_bytes(K_oa), T * qact_row_bytes(G * OL)});
+    int64_t max_entries    = cfg.window_size + std::max<int64_t>(cfg.index_topk, n_ctx / 128 + 1);
+    Buffers b;
+    b.qr       = c.take<float>(T * ql);
+    b.q        = c.take<float>(T * H * hd);
+    b.kv       = c.take<float>(T * hd);
+    b.z        = c.take<float>(T * G * OL);
+    b.qa       = c.take<uint8_t>(qa_bytes);
+    b.ca       = c.take<float>(T * 2 * hd);
+    b.cg       = c.take<float>(T * 2 * hd);
+    b.ia       = c.take<float>(T * 2 * ihd);
+    b.ig       = c.take<float>(T * 2 * ihd);
+    b.iq       = c.take<float>(T * ih * ihd);
+    b.iw       = c.take<float>(T * ih);
+    b.pooled   = c.take<float>(std::max(2 * hd, 2 * ihd));
+    b.scores   = c.take<float>(n_ctx / 4 + 1);
+    b.sel      = c.take<int32_t>(cfg.index_topk);
+    b.rows     = c.take<const uint16_t *>(max_entries);
+    b.head_acc = c.take<float>(H * (hd + kChunk));
+    b.freqs    = c.take<float>(cfg.rope_head_dim / 2);
+    b.cs       = c.take<float>(cfg.rope_head_dim / 2);
+    b.sn       = c.take<float>(cfg.rope_head_dim / 2);
+    return b;
+}
+
+// Per-head q normalisation in bf16 arithmetic (spec §3.5 step 3): sq = bf16(q²),
+// ms = bf16(mean sq) (fp32 sum), t = bf16(ms + eps), rs = bf16(rsqrt(t)) (fp32, rounded once),
+// q = bf16(q·rs).
+void q_head_rms(float * q, int64_t n, float eps) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i) sum += ref::round_bf16(q[i] * q[i]);
+    const float ms = ref::round_bf16(sum / static_cast<float>(n));
+    const float t  = ref::round_bf16(ms + eps);
+    const float rs = ref::round_bf16(1.0f / std::sqrt(t));
+    for (int64_t i = 0; i < n; ++i) q[i] = ref::round_bf16(q[i] * rs);
+}
+
+// RoPE tables for one position.
+void cos_sin_at(const Buffers & b, int64_t half, int64_t pos) {
+    ref::rope_cos_sin(b.cs, b.sn, b.freqs, half, pos);
+}
+
+// One decode-style compressor step at position p (spec §3.6, reference mechanics): stores the
+// projections a (values) and g (scores incl. ape) and, when p completes a block, pools it into
+// `pooled` [d] and returns true.
+bool compressor_step(CompressorState & s, int ratio, int64_t d, int64_t p, const float * a,
+                     const float * g, float * pooled) {
+    const bool    overlap = ratio == 4;
+    const int64_t cols    = s.cols;
+    const int64_t slot    = (overlap ? ratio : 0) + p % ratio;
+    std::memcpy(s.kv + slot * cols, a, sizeof(float) * cols);
+    std::memcpy(s.score + slot * cols, g, sizeof(float) * cols);
+    if ((p + 1) % ratio != 0) return false;
+    const int64_t n = overlap ? 2 * ratio : ratio;
+    for (int64_t i = 0; i < d; ++i) {
+        // Entry j: overlap → rows 0..r-1 first half (previous block), rows r..2r-1 second half.
+        auto kv_at = [&](int64_t j) {
+            return overlap ? (j < ratio ? s.kv[j * cols + i] : s.kv[j * cols + d + i])
+                           : s.kv[j * cols + i];
+        };
+        auto sc_at = [&](int64_t j) {
+            return overlap ? (j < ratio ? s.score[j * cols + i] : s.score[j * cols + d + i])
+                           : s.score[j * cols + i];
+        };
+        float m = kNegInf;
+        for (int64_t j = 0; j < n; ++j) m = std::max(m, sc_at(j));
+        float sum = 0.0f;
+        for (int64_t j = 0; j < n; ++j) sum += std::exp(sc_at(j) - m);
+        float u = 0.0f;
+        for (int64_t j = 0; j < n; ++j) u += kv_at(j) * (std::exp(sc_at(j) - m) / sum);
+        pooled[i] = u;
+    }
+    if (overlap) {  // the current block becomes the previous one
+        std::memcpy(s.kv, s.kv + ratio * cols, sizeof(float) * ratio * cols);
+        std::memcpy(s.score, s.score + ratio * cols, sizeof(float) * ratio * cols);
+    }
+    return true;
+}
+
+// Pooled block → stored row (spec §3.6): bf16 → RMSNorm → RoPE at c·ratio → FP8 sim of the
+// nope dims (main) or Hadamard + FP4 sim (indexer).
+void finalize_block(const Ctx & ctx, const CompressorWeights & w, const Buffers & b, bool indexer,
+                    int64_t c, float * u, uint16_t * dst) {
+    const ModelConfig & cfg = *ctx.cfg;
+    const int64_t       d = w.d, rd = cfg.rope_head_dim;
+    for (int64_t i = 0; i < d; ++i) u[i] = ref::round_bf16(u[i]);
+    ctx.k->rmsnorm_bf16(u, u, w.norm, d, static_cast<float>(cfg.norm_eps));
+    cos_sin_at(b, rd / 2, c * w.ratio);
+    ctx.k->rope(u, d, rd, b.cs, b.sn, false);
+    if (indexer) {
+        ctx.k->hadamard(u, d);
+        ctx.k->fp4sim(u, d);
+    } else {
+        ctx.k->fp8sim(u, d - rd, 64);
+    }
+    for (int64_t i = 0; i < d; ++i) dst[i] = bits(u[i]);
+}
+
+// Sparse attention of one query head over a list of KV rows (nullptr = masked entry), as the
+// reference kernel: chunks of 64 entries, online softmax with a running fp32 max, P rounded
+// to bf16 for the P·V product, the sink only in the denominator, bf16 output.
+void attend_head(const float * q, const uint16_t * const * rows, int64_t n, float sink, float scale,
+                 int64_t hd, float * acc, float * s, float * out) {
+    float m = kNegInf, l = 0.0f;
+    for (int64_t i = 0; i < hd; ++i) acc[i] = 0.0f;
+    for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+        const int64_t c1 = std::min(n, c0 + kChunk);
+        float         cm = kNegInf;
+        for (int64_t j = c0; j < c1; ++j) {
+            if (!rows[j]) {
+                s[j - c0] = kNegInf;
+                continue;
+            }
+            float dot = 0.0f;
+            for (int64_t i = 0; i < hd; ++i) dot += q[i] * val(rows[j][i]);
+            s[j - c0] = dot * scale;
+            cm        = std::max(cm, s[j - c0]);
+        }
+        const float m_new = std::max(m, cm);
+        if (m_new == kNegInf) continue;
+        const float alpha = std::exp(m - m_new);  // 0 for the first valid chunk
+        float       csum  = 0.0f;
+        for (int64_t i = 0; i < hd; ++i) acc[i] *= alpha;
+        for (int64_t j = c0; j < c1; ++j) {
+            if (!rows[j]) continue;
+            const float p = std::exp(s[j - c0] - m_new);
+            csum += p;
+            const float pb = ref::round_bf16(p);
+            for (int64_t i = 0; i < hd; ++i) acc[i] += pb * val(rows[j][i]);
+        }
+        l = l * alpha + csum;
+        m = m_new;
+    }
+    const float denom = l + std::exp(sink - m);
+    for (int64_t i = 0; i < hd; ++i) out[i] = ref::round_bf16(acc[i] / denom);
+}
+
+}  // namespace
+
+void topk_desc(const float * scores, int64_t n, int64_t k, int32_t * out) {
+    // Selection by repeated scanning would be O(n·k); a partial sort of indices is O(n log k).
+    // k and n are small enough (k <= index_topk) to keep this simple and allocation-free: an
+    // insertion-ordered top-k list.
+    int64_t m = 0;
+    for (int64_t c = 0; c < n; ++c) {
+        const float v = scores[c];
+        if (m == k && !(v > scores[out[m - 1]])) continue;  // ties keep the lower index
+        int64_t pos = m < k ? m : k - 1;
+        while (pos > 0 && v > scores[out[pos - 1]]) {
+            if (pos < k) out[pos] = out[pos - 1];
+            --pos;
+        }
+        out[pos] = static_cast<int32_t>(c);
+        if (m < k) ++m;
+    }
+}
+
+int64_t attn_scratch_bytes(const ModelConfig & cfg, int64_t T, int64_t n_ctx) {
+    Carver c(nullptr);
+    carve(c, cfg, T, n_ctx);
+    return c.used();
+}
+
+void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, const float * x,
+                       int64_t start_pos, int64_t T, float * out, uint8_t * scratch) {
+    const ModelConfig &      cfg = *ctx.cfg;
+    const AttentionWeights & a   = bw.attn;
+    const int64_t dim = cfg.dim, hd = cfg.head_dim, rd = cfg.rope_head_dim, H = cfg.n_heads;
+    const int64_t ql = cfg.q_lora_rank, G = cfg.o_groups, OL = cfg.o_lora_rank;
+    const int64_t W = cfg.window_size, ratio = bw.desc.ratio;
+    const int64_t ihd = cfg.index_head_dim, ih = cfg.index_n_heads;
+    const float   eps = static_cast<float>(cfg.norm_eps);
+    Carver        cv(scratch);
+    const Buffers b = carve(cv, cfg, T, kv.n_ctx);
+
+    const RopeParams & rp = bw.desc.rope;
+    ref::rope_freqs(b.freqs, rd, static_cast<float>(rp.base), rp.yarn, rp.original_seq_len,
+                    static_cast<float>(rp.factor), static_cast<float>(rp.beta_fast),
+                    static_cast<float>(rp.beta_slow));
+
+    // ---- 1. batched projections --------------------------------------------------------
+    prep_quant(ctx, b.qa, x, dim, dim, T);
+    lin8_all(ctx, b.qr, ql, a.wq_a, b.qa, T);
+    lin8_all(ctx, b.kv, hd, a.wkv, b.qa, T);
+    for (int64_t t = 0; t < T; ++t) {
+        ctx.k->rmsnorm_bf16(b.qr + t * ql, b.qr + t * ql, a.q_norm, ql, eps);
+        float * k = b.kv + t * hd;
+        ctx.k->rmsnorm_bf16(k, k, a.kv_norm, hd, eps);
+        cos_sin_at(b, rd / 2, start_pos + t);
+        ctx.k->rope(k, hd, rd, b.cs, b.sn, false);
+        ctx.k->fp8sim(k, hd - rd, 64);
+    }
+    prep_quant(ctx, b.qa, b.qr, ql, ql, T);
+    lin8_all(ctx, b.q, H * hd, a.wq_b, b.qa, T);
+    if (a.has_indexer) lin8_all(ctx, b.iq, ih * ihd, a.indexer.wq_b, b.qa, T);
+    threading::parallel_for(ctx.n_threads, T, 1, [&](int64_t t0, int64_t t1) {
+        alignas(64) float lc[kMaxHeadDim / 2], ls[kMaxHeadDim / 2];  // this thread's RoPE table
+        for (int64_t t = t0; t < t1; ++t) {
+            ref::rope_cos_sin(lc, ls, b.freqs, rd / 2, start_pos + t);
+            for (int64_t h = 0; h < H; ++h) q_head_rms(b.q + (t * H + h) * hd, hd, eps);
+            ctx.k->rope_heads(b.q + t * H * hd, H, hd, hd, rd, lc, ls, false);
+            if (a.has_indexer) {
+                float * iq = b.iq + t * ih * ihd;
+                ctx.k->rope_heads(iq, ih, ihd, ihd, rd, lc, ls, false);
+                for (int64_t h = 0; h < ih; ++h) {
+                    ctx.k->hadamard(iq + h * ihd, ihd);
+                    ctx.k->fp4sim(iq + h * ihd, ihd);
+                }
+            }
+        }
+    });
+    const int64_t coff = ratio == 4 ? 2 : 1;
+    if (a.has_compressor) {
+        const CompressorWeights & c = a.compressor;
+        gemm_bf16_all(ctx, b.ca, coff * hd, c.wkv.w, coff * hd, dim, x, dim, T);
+        gemm_bf16_all(ctx, b.cg, coff * hd, c.wgate.w, coff * hd, dim, x, dim, T);
+    }
+    if (a.has_indexer) {
+        const CompressorWeights & c = a.indexer.compressor;
+        gemm_bf16_all(ctx, b.ia, 2 * ihd, c.wkv.w, 2 * ihd, dim, x, dim, T);
+        gemm_bf16_all(ctx, b.ig, 2 * ihd, c.wgate.w, 2 * ihd, dim, x, dim, T);
+        const Bf16Mat & wp = a.indexer.weights_proj;
+        gemm_bf16_all(ctx, b.iw, ih, wp.w, ih, dim, x, dim, T);
+        const float scale = static_cast<float>(cfg.indexer_scale());
+        for (int64_t i = 0; i < T * ih; ++i)
+            b.iw[i] = ref::round_bf16(ref::round_bf16(b.iw[i]) * scale);
+    }
+
+    // ---- 2. token by token: compressors, indexer, window, attention ---------------------
+    const float scale = static_cast<float>(cfg.softmax_scale());
+    for (int64_t t = 0; t < T; ++t) {
+        const int64_t p     = start_pos + t;
+        int64_t       n_sel = 0;
+        if (a.has_indexer) {
+            const CompressorWeights & c = a.indexer.compressor;
+            float *                   g = b.ig + t * 2 * ihd;
+            for (int64_t i = 0; i < 2 * ihd; ++i) g[i] += c.ape[(p % 4) * 2 * ihd + i];
+            if (compressor_step(kv.indexer, 4, ihd, p, b.ia + t * 2 * ihd, g, b.pooled)) {
+                const int64_t blk = p / 4;
+                finalize_block(ctx, c, b, true, blk, b.pooled, kv.index_keys + blk * ihd);
+                if (ctx.probe) ctx.probe->compressed(bw.desc.id, true, blk, b.pooled, ihd);
+            }
+            // Index scores of the complete blocks (spec §3.7 step 4), parallel over blocks.
+            const int64_t navail = (p + 1) / 4;
+            const float * qi     = b.iq + t * ih * ihd;
+            const float * wt     = b.iw + t * ih;
+            threading::parallel_for(ctx.n_threads, navail, 64, [&](int64_t c0, int64_t c1) {
+                for (int64_t blk = c0; blk < c1; ++blk) {
+                    const uint16_t * key = kv.index_keys + blk * ihd;
+                    float            sum = 0.0f;
+                    for (int64_t h = 0; h < ih; ++h) {
+                        float dot = 0.0f;
+                        for (int64_t i = 0; i < ihd; ++i) dot += qi[h * ihd + i] * val(key[i]);
+                        const float sh = std::max(ref::round_bf16(dot), 0.0f);
+                        sum += ref::round_bf16(sh * wt[h]);
+                    }
+                    b.scores[blk] = ref::round_bf16(sum);
+                }
+            });
+            n_sel = std::min<int64_t>(cfg.index_topk, navail);
+            topk_desc(b.scores, navail, n_sel, b.sel);
+            if (ctx.probe) ctx.probe->indexer_topk(bw.desc.id, p, b.sel, n_sel);
+        }
+        uint16_t * slot = kv.window + (p % W) * hd;
+        for (int64_t i = 0; i < hd; ++i) slot[i] = bits(b.kv[t * hd + i]);
+        if (a.has_compressor) {
+            const CompressorWeights & c = a.compressor;
+            float *                   g = b.cg + t * coff * hd;
+            for (int64_t i = 0; i < coff * hd; ++i) g[i] += c.ape[(p % ratio) * coff * hd + i];
+            if (compressor_step(kv.main, static_cast<int>(ratio), hd, p, b.ca + t * coff * hd, g,
+                                b.pooled)) {
+                const int64_t blk = p / ratio;
+                finalize_block(ctx, c, b, false, blk, b.pooled, kv.comp + blk * hd);
+                if (ctx.probe) ctx.probe->compressed(bw.desc.id, false, blk, b.pooled, hd);
+            }
+        }
+        // Index list in the reference's order and widths (prefill: window width min(T, W);
+        // decode: W with -1 padding), then the compressed entries.
+        int64_t       n     = 0;
+        const int64_t width = start_pos == 0 ? std::min(T, W) : W;
+        const int64_t base  = std::max<int64_t>(0, p - (W - 1));
+        for (int64_t j = 0; j < width; ++j) {
+            const int64_t pos = base + j;
+            b.rows[n++]       = pos <= p ? kv.window + (pos % W) * hd : nullptr;
+        }
+        if (ratio == 4) {
+            for (int64_t j = 0; j < n_sel; ++j) b.rows[n++] = kv.comp + int64_t(b.sel[j]) * hd;
+        } else if (ratio == 128) {
+            for (int64_t blk = 0; blk < (p + 1) / 128; ++blk) b.rows[n++] = kv.comp + blk * hd;
+        }
+        float * qt = b.q + t * H * hd;
+        threading::parallel_for(ctx.n_threads, H, 1, [&](int64_t h0, int64_t h1) {
+            for (int64_t h = h0; h < h1; ++h) {
+                float * acc = b.head_acc + h * (hd + kChunk);
+                attend_head(qt + h * hd, b.rows, n, a.attn_sink[h], scale, hd, acc, acc + hd,
+                            qt + h * hd);  // o overwrites q of this head (read before written)
+            }
+        });
+    }
+
+    // ---- 3. inverse RoPE, grouped output projection --------------------------------------
+    for (int64_t t = 0; t < T; ++t) {
+        cos_sin_at(b, rd / 2, start_pos + t);
+        ctx.k->rope_heads(b.q + t * H * hd, H, hd, hd, rd, b.cs, b.sn, true);
+    }
+    const int64_t K_oa = cfg.wo_a_in();
+    for (int64_t g = 0; g < G; ++g) {
+        prep_plain(ctx, b.qa, b.q + g * K_oa, H * hd, K_oa, T);
+        lin8_rows(ctx, b.z, G * OL, a.wo_a, b.qa, T, g * OL, (g + 1) * OL);
+    }
+    prep_quant(ctx, b.qa, b.z, G * OL, G * OL, T);
+    lin8_all(ctx, out, dim, a.wo_b, b.qa, T);
+}
+
+}  // namespace dsv4::model

@@ -1,0 +1,36 @@
+// Runs every check a golden directory describes (manifest.json + golden.safetensors, the format
+// of ../shared/golden): end-to-end logits for prefill, teacher-forced decode, greedy and
+// token-by-token ("scratch") runs, the MTP block, and sublayer checks for the recorded layers.
+// Shapes, token counts and recorded layers are read from the files, never assumed.
+// Used by the dsv4-golden tool and by the golden test.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dsv4/status.hpp"
+#include "dsv4/system.hpp"
+#include "kernels/kernel_table.hpp"
+
+namespace dsv4::golden {
+
+struct Check {
+    std::string name;
+    bool        pass = false;
+    std::string detail;  // measured values and tolerances
+};
+
+struct Options {
+    CpuArch arch           = CpuArch::automatic;
+    int     n_threads      = 1;
+    bool    run_scratch    = true;  // the token-by-token run (the slowest part)
+    bool    run_end_to_end = true;  // prefill/decode/greedy/MTP runs (false: sublayers only)
+    // Test-only seam: run with this kernel table instead of the dispatched one (tests switch
+    // single numerics off, e.g. act_quant -> act_plain, and expect checks to fail).
+    const kernels::KernelTable * table_override = nullptr;
+};
+
+// Runs the checks; a non-ok Status means the directory could not be used at all.
+Result<std::vector<Check>> run(const std::string & dir, const Options & opt);
+
+}  // namespace dsv4::golden

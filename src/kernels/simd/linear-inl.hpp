@@ -189,9 +189,11 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        __m512 p[R][TT];
+        // Two partial sums per (row, token) — one per decoded half — so consecutive VDPBF16PS
+        // do not wait on each other; the block's partial is their sum.
+        __m512 pa[R][TT], pb[R][TT];
         for (int r = 0; r < R; ++r)
-            for (int t = 0; t < TT; ++t) p[r][t] = _mm512_setzero_ps();
+            for (int t = 0; t < TT; ++t) pa[r][t] = pb[r][t] = _mm512_setzero_ps();
         for (int64_t k = b * 128; k < b * 128 + 128; k += 64) {
             __m512i wa[R], wb[R];
             for (int r = 0; r < R; ++r)
@@ -199,12 +201,16 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
             for (int t = 0; t < TT; ++t) {
                 const __m512i xa = _mm512_load_si512(xp[t] + k);
                 const __m512i xb = _mm512_load_si512(xp[t] + k + 32);
-                for (int r = 0; r < R; ++r) p[r][t] = dp(dp(p[r][t], wa[r], xa), wb[r], xb);
+                for (int r = 0; r < R; ++r) {
+                    pa[r][t] = dp(pa[r][t], wa[r], xa);
+                    pb[r][t] = dp(pb[r][t], wb[r], xb);
+                }
             }
         }
         for (int r = 0; r < R; ++r) {
             const __m512 s = _mm512_set1_ps(e8m0_value(w.scale[((n + r) / 128) * nb + b]));
-            for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(p[r][t], s, acc[r][t]);
+            for (int t = 0; t < TT; ++t)
+                acc[r][t] = _mm512_fmadd_ps(_mm512_add_ps(pa[r][t], pb[r][t]), s, acc[r][t]);
         }
     }
     for (int r = 0; r < R; ++r)
@@ -285,12 +291,10 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
             const uint16_t * x  = xp[t] + g * 128;
             const __m512i    x0 = _mm512_load_si512(x), x1 = _mm512_load_si512(x + 32);
             const __m512i    x2 = _mm512_load_si512(x + 64), x3 = _mm512_load_si512(x + 96);
-            for (int r = 0; r < R; ++r) {
-                __m512 p  = dp(_mm512_setzero_ps(), d[r][0], x0);
-                p         = dp(p, d[r][1], x1);
-                p         = dp(p, d[r][2], x2);
-                p         = dp(p, d[r][3], x3);
-                acc[r][t] = _mm512_fmadd_ps(p, s[r], acc[r][t]);
+            for (int r = 0; r < R; ++r) {  // two independent chains, then one FMA
+                const __m512 pa = dp(dp(_mm512_setzero_ps(), d[r][0], x0), d[r][2], x2);
+                const __m512 pb = dp(dp(_mm512_setzero_ps(), d[r][1], x1), d[r][3], x3);
+                acc[r][t]       = _mm512_fmadd_ps(_mm512_add_ps(pa, pb), s[r], acc[r][t]);
             }
         }
     }
@@ -470,6 +474,8 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
         for (int64_t t0 = 0; t0 < T; t0 += 4) {                                                 \
             const int64_t tn = (T - t0) < 4 ? (T - t0) : 4;                                     \
             int64_t       n  = n0;                                                              \
+            if (tn == 1) /* decode: 4 rows in flight (4 weight streams, more ILP) */            \
+                for (; n + 4 <= n1; n += 4) NAME##_tile<4, 1>(y, ldy, w, qa, t0, n);            \
             for (; n + 2 <= n1; n += 2) {                                                       \
                 switch (tn) {                                                                   \
                     case 1: NAME##_tile<2, 1>(y, ldy, w, qa, t0, n); break;                     \

@@ -30,16 +30,6 @@ inline batch_u elt_bits(batch_f x) {
 inline batch_f elt_float(batch_u u) {
     return xsimd::bitwise_cast<batch_f>(u);
 }
-inline float elt_f32(uint32_t u) {
-    float f;
-    __builtin_memcpy(&f, &u, sizeof f);
-    return f;
-}
-inline uint32_t elt_u32(float f) {
-    uint32_t u;
-    __builtin_memcpy(&u, &f, sizeof u);
-    return u;
-}
 
 // The first m (0 <= m < kLanes) floats of p; the other lanes hold `fill`. Never reads past p+m.
 inline batch_f elt_load_part(const float * p, int64_t m, float fill) {
@@ -386,13 +376,13 @@ void elt_block_sim(float * v, int64_t len) {
     amax       = amax > F::kFloor ? amax : F::kFloor;
     // ue8m0 scale exactly as ref::ue8m0_scale: exponent field of y, +1 if y has mantissa bits.
     const float    y  = amax * F::kInvMax;
-    const uint32_t yb = elt_u32(y);
+    const uint32_t yb = u32_from_f32(y);
     const uint32_t e  = ((yb >> 23) & 0xFFu) + ((yb & 0x7FFFFFu) != 0 ? 1u : 0u);
-    const float    s  = elt_f32(e << 23);
+    const float    s  = f32_from_u32(e << 23);
     // 1/s is an exact power of two for e in [1, 253] (always, for finite blocks: amax >= the
     // floor and amax/448 < 2^119); otherwise fall back to the division.
     const bool    exact_inv = e >= 1 && e <= 253;
-    const batch_f vinv(exact_inv ? elt_f32((254u - e) << 23) : 1.0f);
+    const batch_f vinv(exact_inv ? f32_from_u32((254u - e) << 23) : 1.0f);
     const batch_f vs(s), lo(-F::kMax), hi(F::kMax);
     const auto    quant = [&](batch_f x) {
         const batch_f d = exact_inv ? x * vinv : x / vs;

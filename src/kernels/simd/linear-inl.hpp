@@ -28,16 +28,6 @@
 
 // ---- small helpers (local copies: no inline code may be shared with baseline TUs) ----------
 
-inline float f32_from_u32(uint32_t u) {
-    float f;
-    __builtin_memcpy(&f, &u, sizeof f);
-    return f;
-}
-inline uint32_t u32_from_f32(float f) {
-    uint32_t u;
-    __builtin_memcpy(&u, &f, sizeof u);
-    return u;
-}
 // Round to the nearest bf16 value, ties to even (inputs here are finite sums).
 inline float round_bf16_local(float x) {
     uint32_t u = u32_from_f32(x);

@@ -62,6 +62,18 @@ void rmsnorm_f32(float * out, const float * x, const float * w, int64_t n, float
     for (; i < n; ++i) out[i] = w[i] * (x[i] * r);
 }
 
+// Bit casts shared by the included kernel files (local copies: see the rules above).
+inline float f32_from_u32(uint32_t u) {
+    float f;
+    __builtin_memcpy(&f, &u, sizeof f);
+    return f;
+}
+inline uint32_t u32_from_f32(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, sizeof u);
+    return u;
+}
+
 #include "kernels/simd/elementwise-inl.hpp"
 #include "kernels/simd/linear-inl.hpp"
 

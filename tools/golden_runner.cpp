@@ -143,13 +143,8 @@ Check sublayer_check(const std::string & name, const Diff & d, double rel_tol, d
 // ---- a probe collecting what the checks need -------------------------------------------------
 
 struct Recorder : model::ForwardProbe {
-    std::map<int, std::vector<float>> h_final;  // unused key: n_layers
-    std::vector<float>                last_h_final;
     std::map<std::pair<int, bool>, std::map<int64_t, std::vector<float>>> comp;
     std::map<int, std::map<int64_t, std::vector<int32_t>>>                topk;
-    void tensor(int, const char * name, const float * data, int64_t rows, int64_t cols) override {
-        if (std::strcmp(name, "h_final") == 0) last_h_final.assign(data, data + rows * cols);
-    }
     void compressed(int layer, bool indexer, int64_t block, const float * row, int64_t d) override {
         comp[{layer, indexer}][block].assign(row, row + d);
     }
@@ -225,11 +220,9 @@ Result<std::vector<Check>> run(const std::string & dir, const Options & opt) {
     std::vector<float> logits(static_cast<size_t>(V));
 
     // ---- prefill (+ MTP on the prompt) --------------------------------------------------------
-    Recorder rec;
     if (opt.run_end_to_end) {
         std::vector<float> h(static_cast<size_t>(P * hcd));
-        if (Status s = eng.forward(*kv, *ws, prompt.data(), P, 0, logits.data(), h.data(), &rec);
-            !s.ok())
+        if (Status s = eng.forward(*kv, *ws, prompt.data(), P, 0, logits.data(), h.data()); !s.ok())
             return s;
         out.push_back(logits_check("prefill logits", logits, g.f32("prefill.logits"), V));
         if (c.n_mtp_layers > 0 && g.has("mtp.input_ids")) {

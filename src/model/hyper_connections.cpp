@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "dsv4/ref/formats.hpp"
+#include "dsv4/ref/ops.hpp"
 #include "threading/parallel.hpp"
 
 namespace dsv4::model {
@@ -57,14 +58,8 @@ void split_sinkhorn(const float * m, const float * scale, const float * base, in
     // Row softmax, eps added after the division.
     for (int j = 0; j < hc; ++j) {
         float * row = M + j * hc;
-        float   mx  = row[0];
-        for (int k = 1; k < hc; ++k) mx = std::max(mx, row[k]);
-        float sum = 0.0f;
-        for (int k = 0; k < hc; ++k) {
-            row[k] = std::exp(row[k] - mx);
-            sum += row[k];
-        }
-        for (int k = 0; k < hc; ++k) row[k] = row[k] / sum + eps;
+        ref::softmax_inplace(row, hc);
+        for (int k = 0; k < hc; ++k) row[k] += eps;
     }
     normalise_columns();
 

@@ -172,8 +172,8 @@ struct WeightSet {
     std::vector<Operand> ops;  // copies × groups
 };
 
-void bm_gemv(benchmark::State & state, Shape s, int threads) {
-    WeightSet          ws(s, int64_t(512) << 20);
+void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
+    WeightSet          ws(s, hot ? 0 : int64_t(512) << 20);
     const int64_t      K   = s.K;
     const int64_t      row = dsv4::kernels::qact_row_bytes(K);
     Buf                qa(static_cast<size_t>(row * s.groups));
@@ -311,9 +311,18 @@ int main(int argc, char ** argv) {
         for (int t = 1; t <= 2; ++t)
             benchmark::RegisterBenchmark(
                 (std::string("gemv/") + s.name + "/threads:" + std::to_string(t)).c_str(), bm_gemv,
-                s, t)
+                s, t, false)
                 ->UseRealTime()
                 ->Unit(benchmark::kMicrosecond);
+    // Compute ceilings: one small weight set that stays in L2, so the kernel's own instruction
+    // throughput is measured without DRAM (what a decode GEMV could reach with a perfect bus).
+    for (const Shape & s : {Shape{"fp8_256x4096", WKind::fp8, 256, 4096, 1},
+                            Shape{"fp4_256x4096", WKind::fp4, 256, 4096, 1},
+                            Shape{"bf16_64x4096", WKind::bf16, 64, 4096, 1}})
+        benchmark::RegisterBenchmark((std::string("gemv_hot/") + s.name + "/threads:1").c_str(),
+                                     bm_gemv, s, 1, true)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
     for (const Shape & s : kFlash) {
         if (s.kind == WKind::bf16) continue;  // the head is only applied to the last token
         for (int64_t T : {64, 256})

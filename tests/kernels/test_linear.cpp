@@ -72,6 +72,16 @@ TEST_CASE("act_quant codes and scales are exact on every arch", "[per_arch][line
             auto          x = random_acts(T, K, 7 + static_cast<uint32_t>(K));
             x[5]            = 0.0f;  // a zero, and an all-zero block (amax floor 1e-4)
             for (int64_t i = K; i < K + 128; ++i) x[i] = 0.0f;
+            // A block with amax 448 (scale 1) holding exact e4m3 midpoints, so RNE ties are
+            // exercised: normal range (ties to the even mantissa, both directions), the
+            // subnormal range (quantum 2^-9) and the normal/subnormal border, plus -0 and
+            // values far below half the smallest subnormal.
+            const float ties[] = {448.0f,       1.0625f,       1.1875f,      -1.0625f,
+                                  -1.1875f,     0x1p-10f,      0x3p-10f,     -0x5p-10f,
+                                  0x0.Fp-6f,    0xF.8p-10f,    -0.0f,        0x1p-30f,
+                                  240.0f,       232.0f,        -248.0f,      0x1.1p-6f};
+            float *     blk    = x.data() + 2 * K;  // row 2, first block
+            for (size_t i = 0; i < sizeof ties / sizeof ties[0]; ++i) blk[i] = ties[i];
             AlignedBuf qa(kernels::qact_row_bytes(K) * T);
             k.act_quant(qa.p, x.data(), K, K, 0, T);
             std::vector<uint8_t> codes(K);

@@ -51,24 +51,9 @@ constexpr uint16_t e4m3_mag_bf16(int m) {
     while (!(f & (1 << p))) --p;
     return static_cast<uint16_t>(((p - 9 + 127) << 7) | (((f - (1 << p)) << (7 - p)) & 0x7F));
 }
-// e4m3 code -> float (decode table for activation codes).
-constexpr float e4m3_code_value(int c) {
-    const int m = c & 0x7F;
-    const int e = m >> 3, f = m & 7;
-    float     v = 0.0f;
-    if (e == 0) {
-        v = static_cast<float>(f) / 512.0f;
-    } else {
-        v = (1.0f + static_cast<float>(f) / 8.0f);
-        for (int i = 7; i < e; ++i) v *= 2.0f;
-        for (int i = e; i < 7; ++i) v *= 0.5f;
-    }
-    return (c & 0x80) ? -v : v;
-}
 struct E4m3Tables {
     alignas(64) uint8_t bf16_lo[128];  // low byte of the bf16 pattern of magnitude m
     alignas(64) uint8_t bf16_hi[128];  // high byte (sign added separately)
-    float value[256];                  // code -> value
 };
 constexpr E4m3Tables make_e4m3_tables() {
     E4m3Tables t{};
@@ -76,7 +61,6 @@ constexpr E4m3Tables make_e4m3_tables() {
         t.bf16_lo[m] = static_cast<uint8_t>(e4m3_mag_bf16(m) & 0xFF);
         t.bf16_hi[m] = static_cast<uint8_t>(e4m3_mag_bf16(m) >> 8);
     }
-    for (int c = 0; c < 256; ++c) t.value[c] = e4m3_code_value(c);
     return t;
 }
 constexpr E4m3Tables kE4m3 = make_e4m3_tables();
@@ -99,6 +83,52 @@ inline const uint8_t * qa_private(const uint8_t * row, int64_t K) {
     return row + qact_private_offset(K);
 }
 
+
+// ---- activation quantisation (spec §4.1 step 1), lane-parallel ------------------------------
+// Bit-identical to ref::act_quant_fp8 for finite inputs: the same amax (a max is exact in any
+// order), floor, ue8m0 scale and clamp; x/s formed as x·(1/s) with 1/s an exact power of two
+// (the correctly rounded value of the same real); RNE onto the e4m3 grid by elt_rne_grid (the
+// fp8sim rounding, exact as documented in elementwise-inl.hpp). The code is read off the
+// rounded value's bits: normal range (>= 2^-6) exponent and top 3 mantissa bits, subnormal
+// range the integer |q|·2^9. NaN inputs are not reproduced (activations are finite).
+// Writes codes and scales of the K inputs (K % 128 == 0) and vals[k] = code value · scale
+// (exact) in natural order; the caller stores vals in its private layout.
+inline void quant_row_e4m3(const float * x, int64_t K, uint8_t * codes, float * scales,
+                           float * vals) {
+    using F = EltFmt<false>;
+    for (int64_t b = 0; b < K; b += 128) {
+        batch_f va(0.0f);
+        for (int64_t i = 0; i < 128; i += kLanes)
+            va = xsimd::max(va, xsimd::abs(batch_f::load_unaligned(x + b + i)));
+        float amax = elt_hmax(va);
+        amax       = amax > F::kFloor ? amax : F::kFloor;
+        const float    y  = amax * F::kInvMax;
+        const uint32_t yb = u32_from_f32(y);
+        const uint32_t e  = ((yb >> 23) & 0xFFu) + ((yb & 0x7FFFFFu) != 0 ? 1u : 0u);
+        const float    s  = f32_from_u32(e << 23);
+        scales[b / 128]   = s;
+        const bool    exact_inv = e >= 1 && e <= 253;
+        const batch_f vinv(exact_inv ? f32_from_u32((254u - e) << 23) : 1.0f);
+        const batch_f vs(s), lo(-F::kMax), hi(F::kMax);
+        for (int64_t i = 0; i < 128; i += kLanes) {
+            const batch_f xv = batch_f::load_unaligned(x + b + i);
+            const batch_f d  = exact_inv ? xv * vinv : xv / vs;
+            const batch_f q  = elt_rne_grid<false>(xsimd::min(xsimd::max(d, lo), hi));
+            (q * vs).store_unaligned(vals + b + i);
+            const batch_u qb          = elt_bits(q);
+            const batch_u ab          = qb & batch_u(0x7FFFFFFFu);
+            const batch_u normal_code = (ab >> 20) - batch_u(960u);  // ((exp-120) << 3) | m3
+            const batch_u sub_code    = xsimd::bitwise_cast<batch_u>(
+                xsimd::nearbyint_as_int(elt_float(ab) * batch_f(512.0f)));
+            const batch_u code = xsimd::select(ab >= batch_u(0x3C800000u), normal_code, sub_code) |
+                                 ((qb >> 24) & batch_u(0x80u));
+            alignas(64) uint32_t c32[kLanes];
+            code.store_aligned(c32);
+            for (int64_t j = 0; j < kLanes; ++j) codes[b + i + j] = static_cast<uint8_t>(c32[j]);
+        }
+    }
+}
+
 #if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
 // =============================================================================================
 // AVX-512 BF16 path
@@ -109,40 +139,56 @@ inline const uint8_t * qa_private(const uint8_t * row, int64_t K) {
 // element L*16+j, of the second 32 words element L*16+8+j (what unpacklo/hi_epi8 produce).
 // lin4 order, per 128 elements: register i (0..3) of 32 words, word L*8+m holds element
 // 32L+8i+m (what the nibble decoder's two unpack levels produce; lane L = 32-input chunk L).
-inline int64_t lin8_pos(int64_t k) {
-    const int64_t c = k / 64, r = k % 64, L = r / 16, j = r % 16;
-    return c * 64 + (j < 8 ? L * 8 + j : 32 + L * 8 + (j - 8));
-}
-inline int64_t lin4_pos(int64_t k) {
-    const int64_t g = k / 128, r = k % 128, L = r / 32, q = r % 32, i = q / 8, m = q % 8;
-    return g * 128 + i * 32 + L * 8 + m;
+
+// 16 natural-order fp32 values (exact in bf16) -> 16 bf16 words (truncation is exact).
+inline __m256i bf16x16(const float * v) {
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_loadu_si512(v), 16));
 }
 
-// Stores bf16-exact value v of input k into both private layouts of a row.
-inline void put_private(uint16_t * p8, int64_t K, int64_t k, float v) {
-    const uint16_t bits = static_cast<uint16_t>(u32_from_f32(v) >> 16);
-    p8[lin8_pos(k)]     = bits;
-    p8[K + lin4_pos(k)] = bits;
+// Writes the 128 natural-order values v (exact in bf16) of inputs g .. g+127 into both private
+// layouts of a row.
+inline void put_private_group(uint16_t * p8, int64_t K, int64_t g, const float * v) {
+    __m512i h[4];  // h[j]: 32 words = inputs g+32j .. g+32j+31, four 8-word lanes
+    for (int j = 0; j < 4; ++j)
+        h[j] = _mm512_inserti64x4(_mm512_castsi256_si512(bf16x16(v + 32 * j)),
+                                  bf16x16(v + 32 * j + 16), 1);
+    // lin8 order, per 64 inputs: first register = the low 8-word half of each 16-input chunk,
+    // second register = the high halves.
+    for (int c = 0; c < 2; ++c) {
+        const __m512i a = h[2 * c], b = h[2 * c + 1];
+        _mm512_storeu_si512(p8 + g + 64 * c, _mm512_shuffle_i64x2(a, b, 0x88));       // 0,2,0,2
+        _mm512_storeu_si512(p8 + g + 64 * c + 32, _mm512_shuffle_i64x2(a, b, 0xDD));  // 1,3,1,3
+    }
+    // lin4 order: register i, lane L = inputs 32L + 8i .. +7 = 128-bit lane i of h[L].
+    const __m512i t01a = _mm512_shuffle_i64x2(h[0], h[1], 0x44);  // h0.0 h0.1 h1.0 h1.1
+    const __m512i t23a = _mm512_shuffle_i64x2(h[2], h[3], 0x44);  // h2.0 h2.1 h3.0 h3.1
+    const __m512i t01b = _mm512_shuffle_i64x2(h[0], h[1], 0xEE);  // h0.2 h0.3 h1.2 h1.3
+    const __m512i t23b = _mm512_shuffle_i64x2(h[2], h[3], 0xEE);
+    uint16_t *    p4   = p8 + K + g;
+    _mm512_storeu_si512(p4, _mm512_shuffle_i64x2(t01a, t23a, 0x88));       // lane 0 of h0..h3
+    _mm512_storeu_si512(p4 + 32, _mm512_shuffle_i64x2(t01a, t23a, 0xDD));  // lane 1
+    _mm512_storeu_si512(p4 + 64, _mm512_shuffle_i64x2(t01b, t23b, 0x88));  // lane 2
+    _mm512_storeu_si512(p4 + 96, _mm512_shuffle_i64x2(t01b, t23b, 0xDD));  // lane 3
 }
 
-// Codes and scales come from the scalar act_quant (exact reference rounding; O(K) per token,
-// nothing next to the O(N·K) products); the private part is then rewritten in this layout from
-// the codes (xa·sa is exact in bf16).
 void act_quant(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
-    scalar::act_quant(qa, x, ldx, K, t0, t1);
     for (int64_t t = t0; t < t1; ++t) {
-        uint8_t *       row   = qa + t * qact_row_bytes(K);
-        const uint8_t * codes = row + qact_codes_offset(K);
-        const float *   sa    = qa_scales(row, K);
-        uint16_t *      p8    = reinterpret_cast<uint16_t *>(qa_private(row, K));
-        for (int64_t k = 0; k < K; ++k) put_private(p8, K, k, kE4m3.value[codes[k]] * sa[k / 128]);
+        uint8_t *  row    = qa + t * qact_row_bytes(K);
+        uint16_t * p8     = reinterpret_cast<uint16_t *>(qa_private(row, K));
+        float *    scales = reinterpret_cast<float *>(row + qact_scales_offset(K));
+        alignas(64) float vals[128];
+        for (int64_t g = 0; g < K; g += 128) {
+            quant_row_e4m3(x + t * ldx + g, 128, row + qact_codes_offset(K) + g, scales + g / 128,
+                           vals);
+            put_private_group(p8, K, g, vals);
+        }
     }
 }
 
 void act_plain(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
         uint16_t * p8 = reinterpret_cast<uint16_t *>(qa_private(qa + t * qact_row_bytes(K), K));
-        for (int64_t k = 0; k < K; ++k) put_private(p8, K, k, x[t * ldx + k]);
+        for (int64_t g = 0; g < K; g += 128) put_private_group(p8, K, g, x + t * ldx + g);
     }
 }
 
@@ -325,7 +371,12 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
 
 // Private layout: K fp32 values in natural order, exactly what the scalar table writes.
 void act_quant(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
-    scalar::act_quant(qa, x, ldx, K, t0, t1);
+    for (int64_t t = t0; t < t1; ++t) {
+        uint8_t * row = qa + t * qact_row_bytes(K);
+        quant_row_e4m3(x + t * ldx, K, row + qact_codes_offset(K),
+                       reinterpret_cast<float *>(row + qact_scales_offset(K)),
+                       reinterpret_cast<float *>(qa_private(row, K)));
+    }
 }
 void act_plain(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
     scalar::act_plain(qa, x, ldx, K, t0, t1);

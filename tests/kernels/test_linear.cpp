@@ -101,15 +101,20 @@ TEST_CASE("lin8 matches ref::lin8_ref on every arch", "[per_arch][linear][lin8]"
     for (CpuArch arch : test::usable_archs()) {
         const auto & k = kernels::kernel_table(arch);
         for (int64_t N : {1, 3, 130, 257}) {
-            for (int64_t K : {128, 384, 1024}) {
-                for (int64_t T : {1, 2, 5}) {
+            for (int64_t K : {128, 384, 640, 1024}) {
+                // T >= 8 takes the packed prefill GEMM on avx512bf16 (token groups of 12,
+                // input chunks of 512: 13 and 30 leave group tails, K = 640 a chunk tail).
+                for (int64_t T : {1, 2, 5, 13, 30}) {
                     DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K << " T=" << T) {
                         const uint32_t  seed = static_cast<uint32_t>(N * 1000 + K + T);
                         auto            wbuf = random_e4m3(N * K, seed, 1);  // +1: unaligned view
                         const uint8_t * w    = wbuf.data() + 1;
                         const int64_t   sb   = (N + 127) / 128 * (K / 128);
                         auto            sc   = random_bytes(sb, seed + 1, 112, 124);
-                        auto            x    = random_acts(T, K, seed + 2);
+                        // T = 13: one weight scale too small to fold into bf16 (e8m0 code 9),
+                        // which sends the packed GEMM back to the tile kernels.
+                        if (T == 13) sc[0] = 9;
+                        auto x = random_acts(T, K, seed + 2);
                         AlignedBuf      qa(kernels::qact_row_bytes(K) * T);
                         k.act_quant(qa.p, x.data(), K, K, 0, T);
                         const int64_t      n0 = N > 2 ? 1 : 0, n1 = N;  // a row sub-range
@@ -153,13 +158,14 @@ TEST_CASE("lin4 matches ref::lin4_ref on every arch", "[per_arch][linear][lin4]"
     for (CpuArch arch : test::usable_archs()) {
         const auto & k = kernels::kernel_table(arch);
         for (int64_t N : {1, 3, 130}) {
-            for (int64_t K : {128, 256, 2048}) {
-                for (int64_t T : {1, 3, 6}) {
+            for (int64_t K : {128, 256, 640, 2048}) {
+                for (int64_t T : {1, 3, 6, 13, 30}) {
                     DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K << " T=" << T) {
                         const uint32_t  seed = static_cast<uint32_t>(N * 7919 + K + T);
                         auto            wbuf = random_bytes(N * K / 2 + 1, seed, 0, 255);
                         const uint8_t * w    = wbuf.data() + 1;
                         auto            sc   = random_bytes(N * K / 32, seed + 1, 118, 130);
+                        if (T == 13) sc[0] = 1;  // not foldable (e8m0 code 1): tile fallback
                         auto            x    = random_acts(T, K, seed + 2);
                         AlignedBuf      qa(kernels::qact_row_bytes(K) * T);
                         k.act_quant(qa.p, x.data(), K, K, 0, T);
@@ -242,7 +248,7 @@ TEST_CASE("act_plain + lin8 is the unquantised bf16 product on every arch",
         const auto & k = kernels::kernel_table(arch);
         for (int64_t N : {2, 129}) {
             for (int64_t K : {128, 1024}) {
-                for (int64_t T : {1, 3}) {
+                for (int64_t T : {1, 3, 9}) {
                     DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K << " T=" << T) {
                         const uint32_t seed = static_cast<uint32_t>(N * 17 + K + T);
                         auto           wbuf = random_e4m3(N * K, seed, 0);

@@ -364,6 +364,238 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
     }
 }
 
+
+// ---- prefill GEMM (T >= kGemmMinTokens) --------------------------------------------------------
+// The tile kernels above decode a weight row pair once per 4 tokens; for prefill that decoding
+// dominates. Here the weights are decoded once per call into a packed panel and reused by every
+// token:
+//  * panel = 32 output rows × a chunk of 512 inputs, stored as [input pair][row] dwords (two
+//    bf16 of one row per dword: the operand layout of VDPBF16PS with one output row per lane),
+//    32 KB on the stack. Pairs follow the activations' private storage order (lin8 / lin4
+//    order), so the activation pair of a dword is a plain 32-bit broadcast from the prepared
+//    row — the activations need no packing at all.
+//  * the weight scale is folded into the packed bf16 values by adding (e - 127) to the exponent
+//    field of every non-zero value: exact (a power-of-two scaling of a bf16 value that stays
+//    normal), checked up front from the scale codes (fp8: 10 <= e <= 246, fp4: 2 <= e <= 252;
+//    outside that range the tile kernels are used). So every product is still the exact
+//    product of the reference's operands; only the fp32 summation order differs (free, §4.4).
+//  * micro-kernel: 32 rows × 12 tokens = 24 fp32 accumulators, per input pair two weight loads,
+//    12 activation broadcasts and 24 VDPBF16PS. Partial sums of a chunk are carried in y
+//    (fp32) between chunks; the last chunk rounds to bf16.
+constexpr int64_t kGemmMinTokens = 8;
+constexpr int     kPanelRows     = 32;
+constexpr int64_t kPanelChunk    = 512;  // inputs per packed chunk (multiple of 128)
+constexpr int     kTokenGroup    = 12;
+
+struct alignas(64) Panel {
+    uint32_t w[kPanelChunk / 2][kPanelRows];
+};
+
+// In-register transpose of a 16×16 dword matrix: r[i] (row i) -> r[j] (column j).
+inline void transpose16_epi32(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i]     = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // r[4i+e], lane L: rows 4i..4i+3 of column 4L+e
+        r[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int e = 0; e < 4; ++e) {
+        const __m512i a = _mm512_shuffle_i32x4(r[e], r[4 + e], 0x44);
+        const __m512i b = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0x44);
+        const __m512i c = _mm512_shuffle_i32x4(r[e], r[4 + e], 0xEE);
+        const __m512i d = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0xEE);
+        t[e]            = _mm512_shuffle_i32x4(a, b, 0x88);
+        t[4 + e]        = _mm512_shuffle_i32x4(a, b, 0xDD);
+        t[8 + e]        = _mm512_shuffle_i32x4(c, d, 0x88);
+        t[12 + e]       = _mm512_shuffle_i32x4(c, d, 0xDD);
+    }
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// Adds the per-word exponent offset `off` (words) to every non-zero bf16 magnitude of v.
+inline __m512i fold_scale(__m512i v, __m512i off) {
+    const __mmask32 nz = _mm512_test_epi16_mask(v, _mm512_set1_epi16(0x7FFF));
+    return _mm512_mask_add_epi16(v, nz, v, off);
+}
+
+// Transposes 16 rows × 16 pairs (r[i] = row i) and stores pair j of the 16 rows at
+// panel->w[p0 + j][row0 .. row0+15].
+inline void store_pairs(Panel * panel, int64_t p0, int row0, __m512i r[16]) {
+    transpose16_epi32(r);
+    for (int j = 0; j < 16; ++j) _mm512_store_si512(&panel->w[p0 + j][row0], r[j]);
+}
+
+// Packs rows [n, n + rows) (rows <= 32; missing rows are zero) and inputs [k0, k0 + kc) of an
+// FP8 matrix.
+inline void pack_fp8(Panel * panel, const Fp8Mat & w, int64_t n, int rows, int64_t k0,
+                     int64_t kc) {
+    const E4m3Lut lut = load_e4m3_lut();
+    const int64_t K = w.K, nb = K / 128;
+    for (int half = 0; half < 2; ++half) {
+        const int64_t nh = n + 16 * half;
+        for (int64_t g = 0; g < kc; g += 64) {
+            const int64_t k = k0 + g;
+            __m512i       ra[16], rb[16];
+            for (int i = 0; i < 16; ++i) {
+                if (16 * half + i < rows) {
+                    const int     e   = w.scale[((nh + i) / 128) * nb + k / 128];
+                    const __m512i off = _mm512_set1_epi16(static_cast<short>((e - 127) * 128));
+                    decode_e4m3(lut, _mm512_loadu_si512(w.w + (nh + i) * K + k), ra[i], rb[i]);
+                    ra[i] = fold_scale(ra[i], off);
+                    rb[i] = fold_scale(rb[i], off);
+                } else {
+                    ra[i] = rb[i] = _mm512_setzero_si512();
+                }
+            }
+            store_pairs(panel, g / 2, 16 * half, ra);       // storage pairs 0..15 of the 64
+            store_pairs(panel, g / 2 + 16, 16 * half, rb);  // pairs 16..31
+        }
+    }
+}
+
+// The same for FP4: per 128 inputs the decoder yields four registers (lin4 order); lane L of
+// each holds 32-input chunk L, whose own scale is folded per lane.
+inline void pack_fp4(Panel * panel, const Fp4Mat & w, int64_t n, int rows, int64_t k0,
+                     int64_t kc) {
+    const E2m1Lut lut = load_e2m1_lut();
+    const int64_t K = w.K, nc = K / 32;
+    for (int half = 0; half < 2; ++half) {
+        for (int64_t g = 0; g < kc; g += 128) {
+            const int64_t k = k0 + g;
+            __m512i       d[4][16];
+            for (int i = 0; i < 16; ++i) {
+                const int64_t row = n + 16 * half + i;
+                if (16 * half + i < rows) {
+                    __m512i dd[4];
+                    decode_e2m1(lut, _mm512_loadu_si512(w.w + row * (K / 2) + k / 2), dd);
+                    const uint8_t * s   = w.scale + row * nc + k / 32;
+                    const __m512i   off = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(_mm256_setr_m128i(
+                            _mm_set1_epi16(static_cast<short>((s[0] - 127) * 128)),
+                            _mm_set1_epi16(static_cast<short>((s[1] - 127) * 128)))),
+                        _mm256_setr_m128i(_mm_set1_epi16(static_cast<short>((s[2] - 127) * 128)),
+                                          _mm_set1_epi16(static_cast<short>((s[3] - 127) * 128))),
+                        1);
+                    for (int j = 0; j < 4; ++j) d[j][i] = fold_scale(dd[j], off);
+                } else {
+                    for (int j = 0; j < 4; ++j) d[j][i] = _mm512_setzero_si512();
+                }
+            }
+            for (int j = 0; j < 4; ++j) store_pairs(panel, g / 2 + 16 * j, 16 * half, d[j]);
+        }
+    }
+}
+
+// acc[t][h] (rows 16h..16h+15 of the panel, token t) over np pairs of the panel; x[t] points
+// at the first activation pair of the chunk (private storage order).
+template <int TG>
+inline void gemm_micro(const Panel * panel, int64_t np, const uint16_t * const * x,
+                       __m512 (&acc)[kTokenGroup][2]) {
+    const int32_t * xs[TG];
+    for (int t = 0; t < TG; ++t) xs[t] = reinterpret_cast<const int32_t *>(x[t]);
+    for (int64_t p = 0; p < np; ++p) {
+        const __m512i w0 = _mm512_load_si512(&panel->w[p][0]);
+        const __m512i w1 = _mm512_load_si512(&panel->w[p][16]);
+        for (int t = 0; t < TG; ++t) {
+            const __m512i xb = _mm512_set1_epi32(xs[t][p]);
+            acc[t][0]        = dp(acc[t][0], w0, xb);
+            acc[t][1]        = dp(acc[t][1], w1, xb);
+        }
+    }
+}
+
+// Runs the micro-kernel for tokens [t0, t0 + TG) over one packed chunk; y carries the fp32
+// partial sums of rows [n, n + rows) between chunks.
+template <int TG>
+void gemm_group(float * y, int64_t ldy, const Panel * panel, int64_t np, const uint8_t * qa,
+                int64_t K, int64_t lin4_offset, int64_t k0, int64_t t0, int64_t n, int rows,
+                bool first, bool last) {
+    const uint16_t * x[TG];
+    for (int t = 0; t < TG; ++t)
+        x[t] = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, t0 + t), K)) +
+               lin4_offset + k0;
+    const __mmask16 m0 = rows >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << rows) - 1u);
+    const __mmask16 m1 = rows >= 32   ? 0xFFFF
+                         : rows <= 16 ? 0
+                                      : static_cast<__mmask16>((1u << (rows - 16)) - 1u);
+    __m512 acc[kTokenGroup][2];
+    for (int t = 0; t < TG; ++t) {
+        float * yt = y + (t0 + t) * ldy + n;
+        acc[t][0]  = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, yt);
+        acc[t][1]  = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, yt + 16);
+    }
+    gemm_micro<TG>(panel, np, x, acc);
+    for (int t = 0; t < TG; ++t) {
+        float * yt = y + (t0 + t) * ldy + n;
+        __m512  a0 = acc[t][0], a1 = acc[t][1];
+        if (last) {
+            a0 = elt_round_bf16(batch_f(a0));
+            a1 = elt_round_bf16(batch_f(a1));
+        }
+        _mm512_mask_storeu_ps(yt, m0, a0);
+        _mm512_mask_storeu_ps(yt + 16, m1, a1);
+    }
+}
+
+template <class Mat, class Pack>
+void gemm_packed(float * y, int64_t ldy, const Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
+                 int64_t n1, int64_t lin4_offset, Pack pack) {
+    const int64_t K = w.K;
+    Panel         panel;
+    for (int64_t n = n0; n < n1; n += kPanelRows) {
+        const int rows = static_cast<int>(n1 - n < kPanelRows ? n1 - n : kPanelRows);
+        for (int64_t k0 = 0; k0 < K; k0 += kPanelChunk) {
+            const int64_t kc = K - k0 < kPanelChunk ? K - k0 : kPanelChunk;
+            pack(&panel, w, n, rows, k0, kc);
+            const bool first = k0 == 0, last = k0 + kc == K;
+            for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
+                const int64_t tg = T - t0 < kTokenGroup ? T - t0 : kTokenGroup;
+                switch (tg) {
+#define DSV4_GROUP_CASE(G)                                                                    \
+    case G:                                                                                   \
+        gemm_group<G>(y, ldy, &panel, kc / 2, qa, K, lin4_offset, k0, t0, n, rows, first, last); \
+        break;
+                    DSV4_GROUP_CASE(1)
+                    DSV4_GROUP_CASE(2)
+                    DSV4_GROUP_CASE(3)
+                    DSV4_GROUP_CASE(4)
+                    DSV4_GROUP_CASE(5)
+                    DSV4_GROUP_CASE(6)
+                    DSV4_GROUP_CASE(7)
+                    DSV4_GROUP_CASE(8)
+                    DSV4_GROUP_CASE(9)
+                    DSV4_GROUP_CASE(10)
+                    DSV4_GROUP_CASE(11)
+                    default: DSV4_GROUP_CASE(12)
+#undef DSV4_GROUP_CASE
+                }
+            }
+        }
+    }
+}
+
+// Whether every weight scale used by rows [n0, n1) can be folded into bf16 exactly.
+inline bool foldable_fp8(const Fp8Mat & w, int64_t n0, int64_t n1) {
+    const int64_t nb = w.K / 128;
+    for (int64_t rb = n0 / 128; rb <= (n1 - 1) / 128; ++rb)
+        for (int64_t b = 0; b < nb; ++b) {
+            const int e = w.scale[rb * nb + b];
+            if (e < 10 || e > 246) return false;
+        }
+    return true;
+}
+inline bool foldable_fp4(const Fp4Mat & w, int64_t n0, int64_t n1) {
+    const int64_t nc = w.K / 32;
+    for (int64_t i = n0 * nc; i < n1 * nc; ++i)
+        if (w.scale[i] < 2 || w.scale[i] > 252) return false;
+    return true;
+}
+
 #else
 // =============================================================================================
 // AVX2 + FMA + F16C path
@@ -510,7 +742,7 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
 // up to 4 tokens); the template arguments cover the remainders.
 
 #define DSV4_TILE_DISPATCH(NAME, MAT)                                                           \
-    void NAME(float * y, int64_t ldy, const MAT & w, const uint8_t * qa, int64_t T, int64_t n0, \
+    void NAME##_tiles(float * y, int64_t ldy, const MAT & w, const uint8_t * qa, int64_t T, int64_t n0, \
               int64_t n1) {                                                                     \
         for (int64_t t0 = 0; t0 < T; t0 += 4) {                                                 \
             const int64_t tn = (T - t0) < 4 ? (T - t0) : 4;                                     \
@@ -539,6 +771,32 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
 DSV4_TILE_DISPATCH(lin8, Fp8Mat)
 DSV4_TILE_DISPATCH(lin4, Fp4Mat)
 #undef DSV4_TILE_DISPATCH
+
+#if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
+void lin8(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
+          int64_t n1) {
+    if (T >= kGemmMinTokens && n1 > n0 && foldable_fp8(w, n0, n1))
+        gemm_packed(y, ldy, w, qa, T, n0, n1, 0, pack_fp8);
+    else
+        lin8_tiles(y, ldy, w, qa, T, n0, n1);
+}
+void lin4(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
+          int64_t n1) {
+    if (T >= kGemmMinTokens && n1 > n0 && foldable_fp4(w, n0, n1))
+        gemm_packed(y, ldy, w, qa, T, n0, n1, w.K, pack_fp4);
+    else
+        lin4_tiles(y, ldy, w, qa, T, n0, n1);
+}
+#else
+void lin8(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
+          int64_t n1) {
+    lin8_tiles(y, ldy, w, qa, T, n0, n1);
+}
+void lin4(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
+          int64_t n1) {
+    lin4_tiles(y, ldy, w, qa, T, n0, n1);
+}
+#endif
 
 void gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const float * x,
                int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1) {

@@ -76,10 +76,9 @@ TEST_CASE("act_quant codes and scales are exact on every arch", "[per_arch][line
             // exercised: normal range (ties to the even mantissa, both directions), the
             // subnormal range (quantum 2^-9) and the normal/subnormal border, plus -0 and
             // values far below half the smallest subnormal.
-            const float ties[] = {448.0f,       1.0625f,       1.1875f,      -1.0625f,
-                                  -1.1875f,     0x1p-10f,      0x3p-10f,     -0x5p-10f,
-                                  0x0.Fp-6f,    0xF.8p-10f,    -0.0f,        0x1p-30f,
-                                  240.0f,       232.0f,        -248.0f,      0x1.1p-6f};
+            const float ties[] = {448.0f,   1.0625f,   1.1875f,   -1.0625f,   -1.1875f, 0x1p-10f,
+                                  0x3p-10f, -0x5p-10f, 0x0.Fp-6f, 0xF.8p-10f, -0.0f,    0x1p-30f,
+                                  240.0f,   232.0f,    -248.0f,   0x1.1p-6f};
             float *     blk    = x.data() + 2 * K;  // row 2, first block
             for (size_t i = 0; i < sizeof ties / sizeof ties[0]; ++i) blk[i] = ties[i];
             AlignedBuf qa(kernels::qact_row_bytes(K) * T);
@@ -114,8 +113,8 @@ TEST_CASE("lin8 matches ref::lin8_ref on every arch", "[per_arch][linear][lin8]"
                         // T = 13: one weight scale too small to fold into bf16 (e8m0 code 9),
                         // which sends the packed GEMM back to the tile kernels.
                         if (T == 13) sc[0] = 9;
-                        auto x = random_acts(T, K, seed + 2);
-                        AlignedBuf      qa(kernels::qact_row_bytes(K) * T);
+                        auto       x = random_acts(T, K, seed + 2);
+                        AlignedBuf qa(kernels::qact_row_bytes(K) * T);
                         k.act_quant(qa.p, x.data(), K, K, 0, T);
                         const int64_t      n0 = N > 2 ? 1 : 0, n1 = N;  // a row sub-range
                         std::vector<float> y(T * N, -1.0f);
@@ -166,8 +165,8 @@ TEST_CASE("lin4 matches ref::lin4_ref on every arch", "[per_arch][linear][lin4]"
                         const uint8_t * w    = wbuf.data() + 1;
                         auto            sc   = random_bytes(N * K / 32, seed + 1, 118, 130);
                         if (T == 13) sc[0] = 1;  // not foldable (e8m0 code 1): tile fallback
-                        auto            x    = random_acts(T, K, seed + 2);
-                        AlignedBuf      qa(kernels::qact_row_bytes(K) * T);
+                        auto       x = random_acts(T, K, seed + 2);
+                        AlignedBuf qa(kernels::qact_row_bytes(K) * T);
                         k.act_quant(qa.p, x.data(), K, K, 0, T);
                         std::vector<float> y(T * N, -1.0f);
                         k.lin4(y.data(), N, kernels::Fp4Mat{w, sc.data(), N, K}, qa.p, T, 0, N);

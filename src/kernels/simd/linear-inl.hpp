@@ -83,7 +83,6 @@ inline const uint8_t * qa_private(const uint8_t * row, int64_t K) {
     return row + qact_private_offset(K);
 }
 
-
 // ---- activation quantisation (spec §4.1 step 1), lane-parallel ------------------------------
 // Bit-identical to ref::act_quant_fp8 for finite inputs: the same amax (a max is exact in any
 // order), floor, ue8m0 scale and clamp; x/s formed as x·(1/s) with 1/s an exact power of two
@@ -100,13 +99,13 @@ inline void quant_row_e4m3(const float * x, int64_t K, uint8_t * codes, float * 
         batch_f va(0.0f);
         for (int64_t i = 0; i < 128; i += kLanes)
             va = xsimd::max(va, xsimd::abs(batch_f::load_unaligned(x + b + i)));
-        float amax = elt_hmax(va);
-        amax       = amax > F::kFloor ? amax : F::kFloor;
-        const float    y  = amax * F::kInvMax;
-        const uint32_t yb = u32_from_f32(y);
-        const uint32_t e  = ((yb >> 23) & 0xFFu) + ((yb & 0x7FFFFFu) != 0 ? 1u : 0u);
-        const float    s  = f32_from_u32(e << 23);
-        scales[b / 128]   = s;
+        float amax              = elt_hmax(va);
+        amax                    = amax > F::kFloor ? amax : F::kFloor;
+        const float    y        = amax * F::kInvMax;
+        const uint32_t yb       = u32_from_f32(y);
+        const uint32_t e        = ((yb >> 23) & 0xFFu) + ((yb & 0x7FFFFFu) != 0 ? 1u : 0u);
+        const float    s        = f32_from_u32(e << 23);
+        scales[b / 128]         = s;
         const bool    exact_inv = e >= 1 && e <= 253;
         const batch_f vinv(exact_inv ? f32_from_u32((254u - e) << 23) : 1.0f);
         const batch_f vs(s), lo(-F::kMax), hi(F::kMax);
@@ -173,9 +172,9 @@ inline void put_private_group(uint16_t * p8, int64_t K, int64_t g, const float *
 
 void act_quant(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-        uint8_t *  row    = qa + t * qact_row_bytes(K);
-        uint16_t * p8     = reinterpret_cast<uint16_t *>(qa_private(row, K));
-        float *    scales = reinterpret_cast<float *>(row + qact_scales_offset(K));
+        uint8_t *         row    = qa + t * qact_row_bytes(K);
+        uint16_t *        p8     = reinterpret_cast<uint16_t *>(qa_private(row, K));
+        float *           scales = reinterpret_cast<float *>(row + qact_scales_offset(K));
         alignas(64) float vals[128];
         for (int64_t g = 0; g < K; g += 128) {
             quant_row_e4m3(x + t * ldx + g, 128, row + qact_codes_offset(K) + g, scales + g / 128,
@@ -364,7 +363,6 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
     }
 }
 
-
 // ---- prefill GEMM (T >= kGemmMinTokens) --------------------------------------------------------
 // The tile kernels above decode a weight row pair once per 4 tokens; for prefill that decoding
 // dominates. Here the weights are decoded once per call into a packed panel and reused by every
@@ -432,8 +430,7 @@ inline void store_pairs(Panel * panel, int64_t p0, int row0, __m512i r[16]) {
 
 // Packs rows [n, n + rows) (rows <= 32; missing rows are zero) and inputs [k0, k0 + kc) of an
 // FP8 matrix.
-inline void pack_fp8(Panel * panel, const Fp8Mat & w, int64_t n, int rows, int64_t k0,
-                     int64_t kc) {
+inline void pack_fp8(Panel * panel, const Fp8Mat & w, int64_t n, int rows, int64_t k0, int64_t kc) {
     const E4m3Lut lut = load_e4m3_lut();
     const int64_t K = w.K, nb = K / 128;
     for (int half = 0; half < 2; ++half) {
@@ -460,8 +457,7 @@ inline void pack_fp8(Panel * panel, const Fp8Mat & w, int64_t n, int rows, int64
 
 // The same for FP4: per 128 inputs the decoder yields four registers (lin4 order); lane L of
 // each holds 32-input chunk L, whose own scale is folded per lane.
-inline void pack_fp4(Panel * panel, const Fp4Mat & w, int64_t n, int rows, int64_t k0,
-                     int64_t kc) {
+inline void pack_fp4(Panel * panel, const Fp4Mat & w, int64_t n, int rows, int64_t k0, int64_t kc) {
     const E2m1Lut lut = load_e2m1_lut();
     const int64_t K = w.K, nc = K / 32;
     for (int half = 0; half < 2; ++half) {
@@ -475,12 +471,12 @@ inline void pack_fp4(Panel * panel, const Fp4Mat & w, int64_t n, int rows, int64
                     decode_e2m1(lut, _mm512_loadu_si512(w.w + row * (K / 2) + k / 2), dd);
                     const uint8_t * s   = w.scale + row * nc + k / 32;
                     const __m512i   off = _mm512_inserti64x4(
-                        _mm512_castsi256_si512(_mm256_setr_m128i(
-                            _mm_set1_epi16(static_cast<short>((s[0] - 127) * 128)),
-                            _mm_set1_epi16(static_cast<short>((s[1] - 127) * 128)))),
-                        _mm256_setr_m128i(_mm_set1_epi16(static_cast<short>((s[2] - 127) * 128)),
-                                          _mm_set1_epi16(static_cast<short>((s[3] - 127) * 128))),
-                        1);
+                          _mm512_castsi256_si512(_mm256_setr_m128i(
+                              _mm_set1_epi16(static_cast<short>((s[0] - 127) * 128)),
+                              _mm_set1_epi16(static_cast<short>((s[1] - 127) * 128)))),
+                          _mm256_setr_m128i(_mm_set1_epi16(static_cast<short>((s[2] - 127) * 128)),
+                                            _mm_set1_epi16(static_cast<short>((s[3] - 127) * 128))),
+                          1);
                     for (int j = 0; j < 4; ++j) d[j][i] = fold_scale(dd[j], off);
                 } else {
                     for (int j = 0; j < 4; ++j) d[j][i] = _mm512_setzero_si512();
@@ -523,7 +519,7 @@ void gemm_group(float * y, int64_t ldy, const Panel * panel, int64_t np, const u
     const __mmask16 m1 = rows >= 32   ? 0xFFFF
                          : rows <= 16 ? 0
                                       : static_cast<__mmask16>((1u << (rows - 16)) - 1u);
-    __m512 acc[kTokenGroup][2];
+    __m512          acc[kTokenGroup][2];
     for (int t = 0; t < TG; ++t) {
         float * yt = y + (t0 + t) * ldy + n;
         acc[t][0]  = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, yt);
@@ -556,8 +552,8 @@ void gemm_packed(float * y, int64_t ldy, const Mat & w, const uint8_t * qa, int6
             for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
                 const int64_t tg = T - t0 < kTokenGroup ? T - t0 : kTokenGroup;
                 switch (tg) {
-#define DSV4_GROUP_CASE(G)                                                                    \
-    case G:                                                                                   \
+#define DSV4_GROUP_CASE(G)                                                                       \
+    case G:                                                                                      \
         gemm_group<G>(y, ldy, &panel, kc / 2, qa, K, lin4_offset, k0, t0, n, rows, first, last); \
         break;
                     DSV4_GROUP_CASE(1)
@@ -741,31 +737,31 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
 // Rows go in pairs and tokens in groups of 4 (the decoded weights of a row pair are reused for
 // up to 4 tokens); the template arguments cover the remainders.
 
-#define DSV4_TILE_DISPATCH(NAME, MAT)                                                           \
-    void NAME##_tiles(float * y, int64_t ldy, const MAT & w, const uint8_t * qa, int64_t T, int64_t n0, \
-              int64_t n1) {                                                                     \
-        for (int64_t t0 = 0; t0 < T; t0 += 4) {                                                 \
-            const int64_t tn = (T - t0) < 4 ? (T - t0) : 4;                                     \
-            int64_t       n  = n0;                                                              \
-            if (tn == 1) /* decode: 4 rows in flight (4 weight streams, more ILP) */            \
-                for (; n + 4 <= n1; n += 4) NAME##_tile<4, 1>(y, ldy, w, qa, t0, n);            \
-            for (; n + 2 <= n1; n += 2) {                                                       \
-                switch (tn) {                                                                   \
-                    case 1: NAME##_tile<2, 1>(y, ldy, w, qa, t0, n); break;                     \
-                    case 2: NAME##_tile<2, 2>(y, ldy, w, qa, t0, n); break;                     \
-                    case 3: NAME##_tile<2, 3>(y, ldy, w, qa, t0, n); break;                     \
-                    default: NAME##_tile<2, 4>(y, ldy, w, qa, t0, n); break;                    \
-                }                                                                               \
-            }                                                                                   \
-            if (n < n1) {                                                                       \
-                switch (tn) {                                                                   \
-                    case 1: NAME##_tile<1, 1>(y, ldy, w, qa, t0, n); break;                     \
-                    case 2: NAME##_tile<1, 2>(y, ldy, w, qa, t0, n); break;                     \
-                    case 3: NAME##_tile<1, 3>(y, ldy, w, qa, t0, n); break;                     \
-                    default: NAME##_tile<1, 4>(y, ldy, w, qa, t0, n); break;                    \
-                }                                                                               \
-            }                                                                                   \
-        }                                                                                       \
+#define DSV4_TILE_DISPATCH(NAME, MAT)                                                       \
+    void NAME##_tiles(float * y, int64_t ldy, const MAT & w, const uint8_t * qa, int64_t T, \
+                      int64_t n0, int64_t n1) {                                             \
+        for (int64_t t0 = 0; t0 < T; t0 += 4) {                                             \
+            const int64_t tn = (T - t0) < 4 ? (T - t0) : 4;                                 \
+            int64_t       n  = n0;                                                          \
+            if (tn == 1) /* decode: 4 rows in flight (4 weight streams, more ILP) */        \
+                for (; n + 4 <= n1; n += 4) NAME##_tile<4, 1>(y, ldy, w, qa, t0, n);        \
+            for (; n + 2 <= n1; n += 2) {                                                   \
+                switch (tn) {                                                               \
+                    case 1: NAME##_tile<2, 1>(y, ldy, w, qa, t0, n); break;                 \
+                    case 2: NAME##_tile<2, 2>(y, ldy, w, qa, t0, n); break;                 \
+                    case 3: NAME##_tile<2, 3>(y, ldy, w, qa, t0, n); break;                 \
+                    default: NAME##_tile<2, 4>(y, ldy, w, qa, t0, n); break;                \
+                }                                                                           \
+            }                                                                               \
+            if (n < n1) {                                                                   \
+                switch (tn) {                                                               \
+                    case 1: NAME##_tile<1, 1>(y, ldy, w, qa, t0, n); break;                 \
+                    case 2: NAME##_tile<1, 2>(y, ldy, w, qa, t0, n); break;                 \
+                    case 3: NAME##_tile<1, 3>(y, ldy, w, qa, t0, n); break;                 \
+                    default: NAME##_tile<1, 4>(y, ldy, w, qa, t0, n); break;                \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
     }
 
 DSV4_TILE_DISPATCH(lin8, Fp8Mat)

@@ -9,7 +9,14 @@ packages=(
   clang clang-format libclang-rt-14-dev libomp-dev       # Clang 14 build, libFuzzer, format check
   libxsimd-dev libsimdjson-dev libeigen3-dev             # library dependencies (private)
   catch2 libbenchmark-dev                                # tests and benchmarks
+  libpcre2-dev                                           # tokenizer regexes (private)
+  python3 unicode-data manpages-zh manpages-ja           # tokenizer reference corpus
 )
+# The tokenizer reference tests run the JS implementation of HF tokenizers (npm ci); take
+# Debian's Node.js only when no node is on PATH (a newer one may already be installed).
+if ! command -v node >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

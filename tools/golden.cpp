@@ -42,11 +42,12 @@ int main(int argc, char ** argv) {
         std::fprintf(stderr, "dsv4-golden: %s\n", r.status().to_string().c_str());
         return 1;
     }
+    std::printf("kernel table: %s\n", r->table ? r->table->name : "?");
     int failed = 0;
-    for (const auto & c : *r) {
+    for (const auto & c : r->checks) {
         std::printf("%s  %-58s %s\n", c.pass ? "PASS" : "FAIL", c.name.c_str(), c.detail.c_str());
         failed += !c.pass;
     }
-    std::printf("%zu passed, %d failed\n", r->size() - failed, failed);
+    std::printf("%zu passed, %d failed\n", r->checks.size() - failed, failed);
     return failed ? 1 : 0;
 }

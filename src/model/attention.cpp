@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "dsv4/ref/formats.hpp"
 #include "dsv4/ref/ops.hpp"
@@ -82,6 +83,34 @@ void q_head_rms(float * q, int64_t n, float eps) {
     for (int64_t i = 0; i < n; ++i) q[i] = ref::round_bf16(q[i] * rs);
 }
 
+// Numerics seam (Numerics::q_norm_bf16 = false): the same normalisation in fp32, one rounding.
+void q_head_rms_f32(float * q, int64_t n, float eps) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i) sum += q[i] * q[i];
+    const float rs = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
+    for (int64_t i = 0; i < n; ++i) q[i] = ref::round_bf16(q[i] * rs);
+}
+
+// Index score of one complete block (spec §3.7 step 4): per-head bf16 dot products, ReLU,
+// weighted, head sum in fp32, one rounding. Round = false is the Numerics seam (no bf16
+// rounding of the per-head scores, terms and sum).
+template <bool Round>
+float index_score(const float * qi, const float * wt, const uint16_t * key, int64_t ih,
+                  int64_t ihd) {
+    float sum = 0.0f;
+    for (int64_t h = 0; h < ih; ++h) {
+        float dot = 0.0f;
+        for (int64_t i = 0; i < ihd; ++i) dot += qi[h * ihd + i] * val(key[i]);
+        if constexpr (Round) {
+            const float sh = std::max(ref::round_bf16(dot), 0.0f);
+            sum += ref::round_bf16(sh * wt[h]);
+        } else {
+            sum += std::max(dot, 0.0f) * wt[h];
+        }
+    }
+    return Round ? ref::round_bf16(sum) : sum;
+}
+
 // RoPE tables for one position.
 void cos_sin_at(const Buffers & b, int64_t half, int64_t pos) {
     ref::rope_cos_sin(b.cs, b.sn, b.freqs, half, pos);
@@ -132,7 +161,8 @@ void finalize_block(const Ctx & ctx, const CompressorWeights & w, const Buffers 
     const int64_t       d = w.d, rd = cfg.rope_head_dim;
     for (int64_t i = 0; i < d; ++i) u[i] = ref::round_bf16(u[i]);
     ctx.k->rmsnorm_bf16(u, u, w.norm, d, static_cast<float>(cfg.norm_eps));
-    cos_sin_at(b, rd / 2, c * w.ratio);
+    const bool at_end = ctx.num.compressed_rope == Numerics::CompressedRope::block_end;
+    cos_sin_at(b, rd / 2, c * w.ratio + (at_end ? w.ratio - 1 : 0));
     ctx.k->rope(u, d, rd, b.cs, b.sn, false);
     if (indexer) {
         ctx.k->hadamard(u, d);
@@ -143,12 +173,28 @@ void finalize_block(const Ctx & ctx, const CompressorWeights & w, const Buffers 
     for (int64_t i = 0; i < d; ++i) dst[i] = bits(u[i]);
 }
 
+// How attend_head treats the sink and its output: the faithful engine is {true, false, true};
+// anything else is the Numerics seam.
+struct SinkRule {
+    bool in_denominator = true;   // exp(sink − m) added to the denominator
+    bool in_max         = false;  // the sink starts the running max
+    bool round_out      = true;   // bf16 output
+};
+
+SinkRule sink_rule(const Numerics & num) {
+    SinkRule r;
+    r.in_denominator = num.sink != Numerics::Sink::dropped;
+    r.in_max         = num.sink == Numerics::Sink::in_max;
+    r.round_out      = num.round_attn_out;
+    return r;
+}
+
 // Sparse attention of one query head over a list of KV rows (nullptr = masked entry), as the
 // reference kernel: chunks of 64 entries, online softmax with a running fp32 max, P rounded
 // to bf16 for the P·V product, the sink only in the denominator, bf16 output.
 void attend_head(const float * q, const uint16_t * const * rows, int64_t n, float sink, float scale,
-                 int64_t hd, float * acc, float * s, float * out) {
-    float m = kNegInf, l = 0.0f;
+                 int64_t hd, float * acc, float * s, float * out, SinkRule rule = {}) {
+    float m = rule.in_max ? sink : kNegInf, l = 0.0f;
     for (int64_t i = 0; i < hd; ++i) acc[i] = 0.0f;
     for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
         const int64_t c1 = std::min(n, c0 + kChunk);
@@ -178,8 +224,39 @@ void attend_head(const float * q, const uint16_t * const * rows, int64_t n, floa
         l = l * alpha + csum;
         m = m_new;
     }
-    const float denom = l + std::exp(sink - m);
-    for (int64_t i = 0; i < hd; ++i) out[i] = ref::round_bf16(acc[i] / denom);
+    const float denom = rule.in_denominator ? l + std::exp(sink - m) : l;
+    if (rule.round_out) {
+        for (int64_t i = 0; i < hd; ++i) out[i] = ref::round_bf16(acc[i] / denom);
+    } else {
+        for (int64_t i = 0; i < hd; ++i) out[i] = acc[i] / denom;
+    }
+}
+
+// Numerics seam for the grouped wo_a product: z[t, g·OL + k] = Σ_d o[t, g·K + d] · W[g·OL + k, d]
+// with the exactly dequantised FP8 weight, fp32 accumulation in ascending d, o as it is (bf16 or
+// not), z rounded to bf16 only if `round`. (The kernels' act_plain requires bf16 inputs.)
+void wo_a_f32(const Ctx & ctx, const kernels::Fp8Mat & w, const float * o, int64_t T, float * z,
+              bool round) {
+    const ModelConfig & cfg = *ctx.cfg;
+    const int64_t       H = cfg.n_heads, hd = cfg.head_dim, G = cfg.o_groups, OL = cfg.o_lora_rank;
+    const int64_t       K = cfg.wo_a_in(), nsb = (w.K + 127) / 128;
+    threading::parallel_for(ctx.n_threads, G * OL, 16, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+            const int64_t   g   = n / OL;
+            const auto &    tab = ref::e4m3_table();
+            const uint8_t * wr  = w.w + n * w.K;
+            for (int64_t t = 0; t < T; ++t) {
+                const float * x   = o + t * H * hd + g * K;
+                float         acc = 0.0f;
+                for (int64_t d0 = 0; d0 < K; d0 += 128) {
+                    const float   sw = ref::e8m0_to_f32(w.scale[(n / 128) * nsb + d0 / 128]);
+                    const int64_t d1 = std::min(K, d0 + 128);
+                    for (int64_t d = d0; d < d1; ++d) acc += x[d] * (tab[wr[d]] * sw);
+                }
+                z[t * G * OL + n] = round ? ref::round_bf16(acc) : acc;
+            }
+        }
+    });
 }
 
 }  // namespace
@@ -220,7 +297,14 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
     Carver        cv(scratch);
     const Buffers b = carve(cv, cfg, T, kv.n_ctx);
 
-    const RopeParams & rp = bw.desc.rope;
+    RopeParams rp = bw.desc.rope;
+    if (ctx.num.yarn != Numerics::Yarn::compressed_only) {  // Numerics seam
+        rp.yarn   = ctx.num.yarn == Numerics::Yarn::all_layers && cfg.original_seq_len > 0;
+        rp.factor = cfg.rope_factor;
+        rp.original_seq_len = cfg.original_seq_len;
+        rp.beta_fast        = cfg.beta_fast;
+        rp.beta_slow        = cfg.beta_slow;
+    }
     ref::rope_freqs(b.freqs, rd, static_cast<float>(rp.base), rp.yarn, rp.original_seq_len,
                     static_cast<float>(rp.factor), static_cast<float>(rp.beta_fast),
                     static_cast<float>(rp.beta_slow));
@@ -240,11 +324,12 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
     prep_quant(ctx, b.qa, b.qr, ql, ql, T);
     lin8_all(ctx, b.q, H * hd, a.wq_b, b.qa, T);
     if (a.has_indexer) lin8_all(ctx, b.iq, ih * ihd, a.indexer.wq_b, b.qa, T);
+    const auto q_norm = ctx.num.q_norm_bf16 ? &q_head_rms : &q_head_rms_f32;
     threading::parallel_for(ctx.n_threads, T, 1, [&](int64_t t0, int64_t t1) {
         alignas(64) float lc[kMaxHeadDim / 2], ls[kMaxHeadDim / 2];  // this thread's RoPE table
         for (int64_t t = t0; t < t1; ++t) {
             ref::rope_cos_sin(lc, ls, b.freqs, rd / 2, start_pos + t);
-            for (int64_t h = 0; h < H; ++h) q_head_rms(b.q + (t * H + h) * hd, hd, eps);
+            for (int64_t h = 0; h < H; ++h) q_norm(b.q + (t * H + h) * hd, hd, eps);
             ctx.k->rope_heads(b.q + t * H * hd, H, hd, hd, rd, lc, ls, false);
             if (a.has_indexer) {
                 float * iq = b.iq + t * ih * ihd;
@@ -269,12 +354,17 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
         const Bf16Mat & wp = a.indexer.weights_proj;
         gemm_bf16_all(ctx, b.iw, ih, wp.w, ih, dim, x, dim, T);
         const float scale = static_cast<float>(cfg.indexer_scale());
-        for (int64_t i = 0; i < T * ih; ++i)
-            b.iw[i] = ref::round_bf16(ref::round_bf16(b.iw[i]) * scale);
+        if (ctx.num.round_index_scores) {
+            for (int64_t i = 0; i < T * ih; ++i)
+                b.iw[i] = ref::round_bf16(ref::round_bf16(b.iw[i]) * scale);
+        } else {
+            for (int64_t i = 0; i < T * ih; ++i) b.iw[i] *= scale;
+        }
     }
 
     // ---- 2. token by token: compressors, indexer, window, attention ---------------------
-    const float scale = static_cast<float>(cfg.softmax_scale());
+    const float    scale = static_cast<float>(cfg.softmax_scale());
+    const SinkRule rule  = sink_rule(ctx.num);
     for (int64_t t = 0; t < T; ++t) {
         const int64_t p     = start_pos + t;
         int64_t       n_sel = 0;
@@ -288,25 +378,23 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
                 if (ctx.probe) ctx.probe->compressed(bw.desc.id, true, blk, b.pooled, ihd);
             }
             // Index scores of the complete blocks (spec §3.7 step 4), parallel over blocks.
-            const int64_t navail = (p + 1) / 4;
-            const float * qi     = b.iq + t * ih * ihd;
-            const float * wt     = b.iw + t * ih;
-            threading::parallel_for(ctx.n_threads, navail, 64, [&](int64_t c0, int64_t c1) {
-                for (int64_t blk = c0; blk < c1; ++blk) {
-                    const uint16_t * key = kv.index_keys + blk * ihd;
-                    float            sum = 0.0f;
-                    for (int64_t h = 0; h < ih; ++h) {
-                        float dot = 0.0f;
-                        for (int64_t i = 0; i < ihd; ++i) dot += qi[h * ihd + i] * val(key[i]);
-                        const float sh = std::max(ref::round_bf16(dot), 0.0f);
-                        sum += ref::round_bf16(sh * wt[h]);
-                    }
-                    b.scores[blk] = ref::round_bf16(sum);
-                }
-            });
+            const int64_t navail       = (p + 1) / 4;
+            const float * qi           = b.iq + t * ih * ihd;
+            const float * wt           = b.iw + t * ih;
+            const auto    score_blocks = [&](auto round) {
+                threading::parallel_for(ctx.n_threads, navail, 64, [&](int64_t c0, int64_t c1) {
+                    for (int64_t blk = c0; blk < c1; ++blk)
+                        b.scores[blk] = index_score<decltype(round)::value>(
+                            qi, wt, kv.index_keys + blk * ihd, ih, ihd);
+                });
+            };
+            if (ctx.num.round_index_scores)
+                score_blocks(std::true_type{});
+            else
+                score_blocks(std::false_type{});  // Numerics seam
             n_sel = std::min<int64_t>(cfg.index_topk, navail);
             topk_desc(b.scores, navail, n_sel, b.sel);
-            if (ctx.probe) ctx.probe->indexer_topk(bw.desc.id, p, b.sel, n_sel);
+            if (ctx.probe) ctx.probe->indexer_topk(bw.desc.id, p, b.sel, n_sel, b.scores, navail);
         }
         uint16_t * slot = kv.window + (p % W) * hd;
         for (int64_t i = 0; i < hd; ++i) slot[i] = bits(b.kv[t * hd + i]);
@@ -340,7 +428,7 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
             for (int64_t h = h0; h < h1; ++h) {
                 float * acc = b.head_acc + h * (hd + kChunk);
                 attend_head(qt + h * hd, b.rows, n, a.attn_sink[h], scale, hd, acc, acc + hd,
-                            qt + h * hd);  // o overwrites q of this head (read before written)
+                            qt + h * hd, rule);  // o overwrites q of this head (read first)
             }
         });
     }
@@ -351,9 +439,13 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
         ctx.k->rope_heads(b.q + t * H * hd, H, hd, hd, rd, b.cs, b.sn, true);
     }
     const int64_t K_oa = cfg.wo_a_in();
-    for (int64_t g = 0; g < G; ++g) {
-        prep_plain(ctx, b.qa, b.q + g * K_oa, H * hd, K_oa, T);
-        lin8_rows(ctx, b.z, G * OL, a.wo_a, b.qa, T, g * OL, (g + 1) * OL);
+    if (ctx.num.round_attn_out && ctx.num.round_wo_a) {
+        for (int64_t g = 0; g < G; ++g) {
+            prep_plain(ctx, b.qa, b.q + g * K_oa, H * hd, K_oa, T);
+            lin8_rows(ctx, b.z, G * OL, a.wo_a, b.qa, T, g * OL, (g + 1) * OL);
+        }
+    } else {
+        wo_a_f32(ctx, a.wo_a, b.q, T, b.z, ctx.num.round_wo_a);  // Numerics seam
     }
     prep_quant(ctx, b.qa, b.z, G * OL, G * OL, T);
     lin8_all(ctx, out, dim, a.wo_b, b.qa, T);

@@ -133,9 +133,13 @@ Status Engine::forward(KvState & kv, Workspace & ws, const int32_t * tokens, int
                 for (int64_t i = 0; i < dim; ++i)
                     w.X[t * hcd + s * dim + i] = bf16_bits_to_f32(row[i]);
         }
-        for (int l = 0; l < cfg.n_layers; ++l)
+        for (int l = 0; l < cfg.n_layers; ++l) {
             block(c, w_->blocks[static_cast<size_t>(l)], kv.layer(l), w.X, tokens + c0, n, pos,
                   ws.data());
+            if (probe && probe->stop_requested(l))
+                return Status(Errc::cancelled,
+                              "forward: cancelled after layer " + std::to_string(l));
+        }
         // The workspace carve for n tokens puts X first, so X survives the block calls.
         if (probe) probe->tensor(cfg.n_layers, "h_final", w.X, n, hcd);
         if (h_final) std::memcpy(h_final + c0 * hcd, w.X, sizeof(float) * n * hcd);

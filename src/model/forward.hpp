@@ -49,9 +49,15 @@ class Engine {
                int64_t start_pos, float * logits, ForwardProbe * probe = nullptr) const;
 
     const ModelConfig & config() const noexcept { return *cfg_; }
+    // The kernel table every product and elementwise op of the forward pass goes through.
+    const kernels::KernelTable & kernels() const noexcept { return *k_; }
+    int                          n_threads() const noexcept { return n_threads_; }
+
+    // Test-only (context.hpp): run with near-miss numerics. Default: faithful.
+    void set_numerics(const Numerics & num) noexcept { num_ = num; }
 
   private:
-    Ctx  ctx(ForwardProbe * probe) const { return Ctx{cfg_, k_, n_threads_, probe}; }
+    Ctx  ctx(ForwardProbe * probe) const { return Ctx{cfg_, k_, n_threads_, probe, num_}; }
     void block(const Ctx & c, const BlockWeights & b, LayerKv & kv, float * X, const int32_t * ids,
                int64_t T, int64_t start_pos, uint8_t * scratch) const;
     void head(const Ctx & c, const HcWeights & hc, const float * norm, const float * X_last,
@@ -61,6 +67,7 @@ class Engine {
     const ModelWeights *         w_;
     const kernels::KernelTable * k_;
     int                          n_threads_;
+    Numerics                     num_{};
 };
 
 }  // namespace dsv4::model

@@ -350,6 +350,113 @@ void expected_tensor_bytes(const ModelConfig & cfg, const ExpectedTensor & t, ui
     }
 }
 
+// ---- tokenizer.json ------------------------------------------------------------------------
+// A byte-level BPE tokenizer in Hugging Face format for synthetic models, so that the text APIs
+// and examples run on them: ids 0/1 BOS/EOS (special), 2..9 the V4 chat markers (added, not
+// special), 16..271 the 256 bytes (GPT-2 byte->unicode spelling), then merged pairs of letters,
+// digits and space-letter pairs, and "<｜unused_N｜>" specials up to the vocabulary size.
+namespace {
+
+std::string utf8_of(uint32_t cp) {
+    std::string out;
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return out;
+}
+
+// GPT-2's reversible byte -> printable code point map.
+std::vector<std::string> byte_spellings() {
+    std::vector<std::string> sp(256);
+    uint32_t                 next = 256;
+    for (uint32_t b = 0; b < 256; ++b) {
+        const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+        sp[b]                = utf8_of(printable ? b : next++);
+    }
+    return sp;
+}
+
+std::string json_str(const std::string & s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+std::string byte_tokenizer_json(int vocab_size) {
+    const auto                               sp = byte_spellings();
+    std::vector<std::string>                 vocab;  // id -> spelling (for the BPE model part)
+    std::vector<std::pair<int, std::string>> added = {{0, "<｜begin▁of▁sentence｜>"},
+                                                      {1, "<｜end▁of▁sentence｜>"},
+                                                      {2, "<｜User｜>"},
+                                                      {3, "<｜Assistant｜>"},
+                                                      {4, "<think>"},
+                                                      {5, "</think>"},
+                                                      {6, "｜DSML｜"},
+                                                      {7, "<｜latest_reminder｜>"},
+                                                      {8, "<｜▁pad▁｜>"},
+                                                      {9, "<｜action｜>"}};
+    std::string                              v     = "{";
+    int                                      id    = 16;
+    std::string                              merges;
+    for (int b = 0; b < 256 && id < vocab_size; ++b, ++id) {
+        if (b) v += ',';
+        v.append(json_str(sp[static_cast<size_t>(b)])).append(":").append(std::to_string(id));
+    }
+    const std::string alnum = "etaoinshrdlucmfwypvbgkqjxz0123456789ETAOINSHRDLUCMFWYPVBGKQJXZ";
+    for (size_t i = 0; i <= alnum.size() && id < vocab_size; ++i)
+        for (size_t j = 0; j < alnum.size() && id < vocab_size; ++j) {
+            // i == alnum.size(): the space + character pairs ("Ġe"), the most useful ones.
+            const std::string a = i == alnum.size() ? sp[' '] : std::string(1, alnum[i]);
+            const std::string b(1, alnum[j]);
+            if (!merges.empty()) merges += ',';
+            merges.append(json_str(a + " " + b));
+            v.append(",").append(json_str(a + b)).append(":").append(std::to_string(id++));
+        }
+    v += "}";
+    const auto entry = [](std::string & out, int tid, const std::string & content, bool special) {
+        out.append("{\"id\":").append(std::to_string(tid)).append(",\"content\":");
+        out.append(json_str(content));
+        out.append(
+            ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+            "\"normalized\":false,\"special\":");
+        out.append(special ? "true}" : "false}");
+    };
+    std::string at = "[";
+    for (size_t i = 0; i < added.size(); ++i) {
+        if (i) at += ',';
+        entry(at, added[i].first, added[i].second, added[i].first < 2 || added[i].first == 8);
+    }
+    for (int u = 10; u < 16 && u < vocab_size; ++u) {
+        at += ',';
+        entry(at, u, "<｜reserved_" + std::to_string(u) + "｜>", true);
+    }
+    for (int u = id; u < vocab_size; ++u) {
+        at += ',';
+        entry(at, u, "<｜unused_" + std::to_string(u) + "｜>", true);
+    }
+    at += "]";
+    return "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":" + at +
+           ",\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":"
+           "false,\"trim_offsets\":true,\"use_regex\":true},\"post_processor\":null,"
+           "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,"
+           "\"use_regex\":true},\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+           "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,\"fuse_unk\":false,"
+           "\"byte_fallback\":false,\"vocab\":" +
+           v + ",\"merges\":[" + merges + "]}}";
+}
+
 Status write_random_model(const ModelConfig & cfg, const std::string & dir,
                           const MakeModelOptions & opt) {
     namespace fs = std::filesystem;
@@ -404,6 +511,15 @@ Status write_random_model(const ModelConfig & cfg, const std::string & dir,
     const std::string text = config_to_json(cfg);
     const bool        ok   = std::fwrite(text.data(), 1, text.size(), f) == text.size();
     if (std::fclose(f) != 0 || !ok) return Status(Errc::io_error, "cannot write '" + cpath + "'");
+    if (cfg.vocab_size >= 272) {
+        const std::string tpath = (fs::path(dir) / "tokenizer.json").string();
+        std::FILE *       tf    = std::fopen(tpath.c_str(), "wb");
+        if (!tf) return Status(Errc::io_error, "cannot create '" + tpath + "'");
+        const std::string tj  = byte_tokenizer_json(cfg.vocab_size);
+        const bool        tok = std::fwrite(tj.data(), 1, tj.size(), tf) == tj.size();
+        if (std::fclose(tf) != 0 || !tok)
+            return Status(Errc::io_error, "cannot write '" + tpath + "'");
+    }
     return Status();
 }
 

@@ -44,6 +44,10 @@ struct MakeModelOptions {
 
 // Writes the checkpoint into `dir` (created if missing; existing files are overwritten).
 // Errors: io_error naming the path; invalid_argument for an invalid config.
+// A byte-level BPE tokenizer.json (Hugging Face format) covering ids 0..vocab_size-1, written
+// next to synthetic models (vocab_size >= 272) so the text APIs work on them.
+std::string byte_tokenizer_json(int vocab_size);
+
 Status write_random_model(const ModelConfig & cfg, const std::string & dir,
                           const MakeModelOptions & opt);
 

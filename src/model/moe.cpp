@@ -203,10 +203,12 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
         }
         // Weights from the un-biased scores; normalised by their sum (ascending j) unless the
         // scores are a softmax; then times route_scale (fp32, as torch's in-place ops).
-        float * wt  = wts + t * k;
-        float   sum = 0.0f;
+        float *       wt  = wts + t * k;
+        const float * src = s;
+        if (!ctx.num.gate_weights_unbiased && !b.desc.hash) src = biased + t * E;  // seam
+        float sum = 0.0f;
         for (int64_t j = 0; j < k; ++j) {
-            wt[j] = s[id[j]];
+            wt[j] = src[id[j]];
             sum += wt[j];
         }
         for (int64_t j = 0; j < k; ++j) {
@@ -218,6 +220,7 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
         std::memcpy(trace->indices, ids, static_cast<size_t>(slots) * sizeof(int32_t));
     if (trace && trace->weights)
         std::memcpy(trace->weights, wts, static_cast<size_t>(slots) * sizeof(float));
+    if (ctx.probe) ctx.probe->routing(b.desc.id, ids, wts, T, k, b.desc.hash ? nullptr : biased, E);
 
     // Slots: expert ascending, then token ascending. count[e] becomes the first slot of e.
     std::fill(count, count + E + 1, int64_t{0});
@@ -291,6 +294,9 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
     };
 
     // ---- 3. w1/w3 products, clamped SwiGLU × routing weight, bf16(h) -------------------------
+    using Clamp              = Numerics::Clamp;
+    const Clamp clamp        = ctx.num.swiglu_clamp;
+    const bool  weight_early = ctx.num.route_weight_before_w2;
     threading::parallel_for(nt, pref_a[ng], 1, [&](int64_t i0, int64_t i1) {
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t gi = group_of(pref_a, item);
@@ -309,8 +315,22 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
             }
             for (int64_t t = 0; t < g.ntok; ++t) {
                 float *     h  = gy + t * I + n0;
-                const float wt = g.expert < 0 ? 1.0f : slot_w[g.slot0 + t];
-                kt.swiglu(h, h, uy + t * I + n0, n1 - n0, limit, wt);
+                float *     u  = uy + t * I + n0;
+                const float wt = g.expert < 0 || !weight_early ? 1.0f : slot_w[g.slot0 + t];
+                if (clamp == Clamp::faithful) {
+                    kt.swiglu(h, h, u, n1 - n0, limit, wt);
+                } else {  // Numerics seam: the clamp done here, the kernel's switched off
+                    const bool none =
+                        clamp == Clamp::none || (clamp == Clamp::shared_unclamped && g.expert < 0);
+                    if (clamp == Clamp::sides_swapped && limit > 0.0f) {
+                        for (int64_t n = 0; n < n1 - n0; ++n) {
+                            h[n] = std::clamp(h[n], -limit, limit);
+                            u[n] = std::min(u[n], limit);
+                        }
+                    }
+                    kt.swiglu(h, h, u, n1 - n0,
+                              none || clamp == Clamp::sides_swapped ? 0.0f : limit, wt);
+                }
                 for (int64_t n = 0; n < n1 - n0; ++n) h[n] = ref::round_bf16(h[n]);
             }
         }
@@ -343,7 +363,11 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
         for (int64_t s = 0; s < slots; ++s) {
             float *       y = out + static_cast<int64_t>(slot_tok[s]) * D;
             const float * o = O + s * D;
-            for (int64_t c = c0; c < c1; ++c) y[c] += o[c];
+            if (weight_early) {
+                for (int64_t c = c0; c < c1; ++c) y[c] += o[c];
+            } else {  // Numerics seam: the routing weight on w2's output
+                for (int64_t c = c0; c < c1; ++c) y[c] += slot_w[s] * o[c];
+            }
         }
         for (int64_t t = 0; t < T; ++t) {
             float *       y = out + t * D;

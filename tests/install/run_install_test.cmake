@@ -71,3 +71,9 @@ message(STATUS "consumer output:\n${RUN_OUTPUT}")
 if(NOT RUN_OUTPUT MATCHES "dsv4 [0-9]+\\.[0-9]+\\.[0-9]+")
   message(FATAL_ERROR "consumer did not print the dsv4 version")
 endif()
+# The installed minimal example links and runs (without a model it must print its usage and
+# exit with status 2, not crash).
+execute_process(COMMAND "${cbuild}/minimal" RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "usage: minimal")
+  message(FATAL_ERROR "minimal: expected the usage message and exit status 2, got ${rc}: ${err}")
+endif()

@@ -1,0 +1,539 @@
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "api/cancel_probe.hpp"
+#include "api/session_impl.hpp"
+
+namespace dsv4 {
+
+namespace detail {
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Rejects a second concurrent call on one Session (Errc::busy) instead of corrupting it.
+class BusyGuard {
+  public:
+    explicit BusyGuard(std::atomic<bool> & b) : b_(b) {
+        bool expected = false;
+        owned_        = b_.compare_exchange_strong(expected, true, std::memory_order_acquire);
+    }
+    ~BusyGuard() {
+        if (owned_) b_.store(false, std::memory_order_release);
+    }
+    BusyGuard(const BusyGuard &)             = delete;
+    BusyGuard & operator=(const BusyGuard &) = delete;
+    bool        owned() const { return owned_; }
+
+  private:
+    std::atomic<bool> & b_;
+    bool                owned_ = false;
+};
+
+Status busy_error() {
+    return Status(Errc::busy,
+                  "Session: another call is running on this session (a Session serves "
+                  "one call at a time; create one Session per thread)");
+}
+
+std::string fmtf(const char * field, const char * rule, double got) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", got);
+    return std::string("GenerateOptions.") + field + ": " + rule + ", got " + buf;
+}
+
+Status validate(const GenerateOptions & o) {
+    const SamplingParams & s = o.sampling;
+    if (o.max_tokens < 0)
+        return Status(Errc::invalid_argument, fmtf("max_tokens", "must be >= 0", o.max_tokens));
+    if (!(s.temperature >= 0.0f) || !std::isfinite(s.temperature))
+        return Status(Errc::invalid_argument,
+                      fmtf("sampling.temperature", "must be finite and >= 0", s.temperature));
+    if (s.top_k < 0)
+        return Status(Errc::invalid_argument, fmtf("sampling.top_k", "must be >= 0", s.top_k));
+    if (!(s.top_p > 0.0f && s.top_p <= 1.0f))
+        return Status(Errc::invalid_argument, fmtf("sampling.top_p", "must be in (0, 1]", s.top_p));
+    if (!(s.min_p >= 0.0f && s.min_p <= 1.0f))
+        return Status(Errc::invalid_argument, fmtf("sampling.min_p", "must be in [0, 1]", s.min_p));
+    if (!(s.repetition_penalty > 0.0f) || !std::isfinite(s.repetition_penalty))
+        return Status(Errc::invalid_argument, fmtf("sampling.repetition_penalty",
+                                                   "must be finite and > 0", s.repetition_penalty));
+    for (size_t i = 0; i < o.stop_strings.size(); ++i)
+        if (o.stop_strings[i].empty())
+            return Status(Errc::invalid_argument,
+                          "GenerateOptions.stop_strings[" + std::to_string(i) + "]: empty string");
+    return {};
+}
+
+// Length of the longest suffix of `text` that is a proper prefix of some stop string.
+size_t held_suffix(const std::string & text, const std::vector<std::string> & stops) {
+    size_t best = 0;
+    for (const auto & s : stops)
+        for (size_t len = std::min(text.size(), s.size() - 1); len > best; --len)
+            if (text.compare(text.size() - len, len, s, 0, len) == 0) {
+                best = len;
+                break;
+            }
+    return best;
+}
+
+}  // namespace
+
+SessionImpl::SessionImpl(Model mdl, std::shared_ptr<const ModelImpl> impl, const SessionOptions & o,
+                         model::KvState k, model::Workspace w)
+    : model(std::move(mdl)),
+      m(std::move(impl)),
+      opt(o),
+      kv(std::move(k)),
+      ws(std::move(w)),
+      logits(static_cast<size_t>(m->cfg.vocab_size)),
+      sampler(m->cfg.vocab_size) {
+    history.reserve(static_cast<size_t>(o.n_ctx));
+    held.reserve(256);
+}
+
+uint64_t SessionImpl::bytes(const ModelImpl & m, const SessionOptions & o) {
+    const uint64_t V = static_cast<uint64_t>(m.cfg.vocab_size);
+    return model::KvState::bytes(m.cfg, o.n_ctx) +
+           model::Workspace::bytes(m.cfg, std::max<int64_t>(1, o.max_batch), o.n_ctx) +
+           V * (4 /*logits*/ + 4 + 4 + 4 + 1 /*sampler*/) + uint64_t(o.n_ctx) * 4 /*history*/;
+}
+
+Result<std::unique_ptr<SessionImpl>> SessionImpl::create(const Model &                    mdl,
+                                                         std::shared_ptr<const ModelImpl> impl,
+                                                         const SessionOptions &           o) {
+    if (o.n_ctx < 1)
+        return Status(Errc::invalid_argument,
+                      "SessionOptions.n_ctx: must be >= 1, got " + std::to_string(o.n_ctx));
+    if (o.max_batch < 1)
+        return Status(Errc::invalid_argument,
+                      "SessionOptions.max_batch: must be >= 1, got " + std::to_string(o.max_batch));
+    if (impl->cfg.max_position_embeddings > 0 && o.n_ctx > impl->cfg.max_position_embeddings)
+        return Status(Errc::invalid_argument,
+                      "SessionOptions.n_ctx: " + std::to_string(o.n_ctx) +
+                          " exceeds the model's max_position_embeddings " +
+                          std::to_string(impl->cfg.max_position_embeddings));
+    auto kv = model::KvState::create(impl->cfg, o.n_ctx);
+    if (!kv.ok()) return kv.status();
+    auto ws = model::Workspace::create(impl->cfg, o.max_batch, o.n_ctx);
+    if (!ws.ok()) return ws.status();
+    return std::make_unique<SessionImpl>(mdl, std::move(impl), o, std::move(kv).value(),
+                                         std::move(ws).value());
+}
+
+void SessionImpl::clear() {
+    kv.reset();
+    history.clear();
+    logits_valid = false;
+    sampler.forget_all();
+}
+
+Status SessionImpl::run(const int32_t * tokens, int64_t n, const CancelToken * cancel,
+                        const PrefillProgressFn & progress, int32_t progress_base,
+                        int32_t progress_total) {
+    const model::Engine engine = m->engine();
+    for (int64_t i = 0; i < n;) {
+        if (cancel && cancel->requested()) return Status(Errc::cancelled, "cancelled");
+        const int64_t chunk = std::min<int64_t>(opt.max_batch, n - i);
+        const int64_t pos   = static_cast<int64_t>(history.size());
+        logits_valid        = false;
+        CancelProbe probe(cancel);
+        Status      s = engine.forward(kv, ws, tokens + i, chunk, pos, logits.data(), nullptr,
+                                  cancel ? &probe : nullptr);
+        if (!s.ok()) {
+            // A failed or cancelled call may have written part of the state for its
+            // positions: the sequence is no longer well defined, start over.
+            clear();
+            return s;
+        }
+        for (int64_t j = 0; j < chunk; ++j) {
+            history.push_back(tokens[i + j]);
+            sampler.see(tokens[i + j]);
+        }
+        logits_valid = true;
+        i += chunk;
+        if (progress) progress(progress_base + static_cast<int32_t>(i), progress_total);
+    }
+    return {};
+}
+
+Result<GenerateResult> SessionImpl::generate(const std::vector<int32_t> & prompt,
+                                             const GenerateOptions & o, const TokenCallback & cb) {
+    if (Status s = validate(o); !s.ok()) return s;
+    const int32_t V = m->cfg.vocab_size;
+    for (size_t i = 0; i < prompt.size(); ++i)
+        if (prompt[i] < 0 || prompt[i] >= V)
+            return Status(Errc::invalid_argument, "prompt[" + std::to_string(i) + "]: token id " +
+                                                      std::to_string(prompt[i]) +
+                                                      " outside the vocabulary [0, " +
+                                                      std::to_string(V) + ")");
+    GenerateResult r;
+    r.stats.prompt_tokens = static_cast<int32_t>(prompt.size());
+    const auto t_prefill  = std::chrono::steady_clock::now();
+
+    // Prefix reuse: keep the state when the history is a prefix of the new prompt (and, for an
+    // identical prompt, when the logits of its last token are still at hand).
+    size_t reuse = 0;
+    if (history.size() <= prompt.size() &&
+        std::equal(history.begin(), history.end(), prompt.begin())) {
+        reuse = history.size();
+        if (reuse == prompt.size() && (!logits_valid || reuse == 0)) reuse = 0;
+    }
+    if (reuse == 0 && !history.empty()) clear();
+    r.stats.reused_tokens = static_cast<int32_t>(reuse);
+    if (prompt.empty() && history.empty())
+        return Status(Errc::invalid_argument, "prompt: empty (nothing to continue from)");
+    if (static_cast<int64_t>(prompt.size()) > opt.n_ctx) {
+        r.stats.stop_reason = StopReason::context_full;
+        return r;
+    }
+    sampler.reseed(o.sampling.seed);
+    {
+        Status s = run(prompt.data() + reuse, static_cast<int64_t>(prompt.size() - reuse), o.cancel,
+                       o.on_prefill_progress, static_cast<int32_t>(reuse),
+                       static_cast<int32_t>(prompt.size()));
+        r.stats.prefill_ms = ms_since(t_prefill);
+        if (s.code() == Errc::cancelled) {
+            r.stats.stop_reason = StopReason::cancelled;
+            return r;
+        }
+        if (!s.ok()) return s;
+    }
+
+    const auto                        t_decode = std::chrono::steady_clock::now();
+    const Tokenizer *                 tok      = m->tokenizer ? &*m->tokenizer : nullptr;
+    std::optional<TokenStreamDecoder> dec;
+    if (tok) dec.emplace(*tok, /*skip_special=*/true);
+    const auto & eos_ids = m->cfg.eos_token_ids;
+    held.clear();
+    const auto release = [&](size_t n) -> std::string_view {
+        r.text.append(held, 0, n);
+        std::string_view out(r.text);
+        out = out.substr(r.text.size() - n);
+        held.erase(0, n);
+        return out;
+    };
+
+    StopReason reason = StopReason::max_tokens;
+    for (int32_t i = 0;; ++i) {
+        if (i >= o.max_tokens) {
+            reason = StopReason::max_tokens;
+            break;
+        }
+        if (o.cancel && o.cancel->requested()) {
+            reason = StopReason::cancelled;
+            break;
+        }
+        const Sampled sp = sampler.sample(logits.data(), o.sampling);
+        ++r.stats.generated_tokens;
+        const bool is_eos   = std::find(eos_ids.begin(), eos_ids.end(), sp.token) != eos_ids.end();
+        bool       hit_stop = false;
+        std::string_view text;
+        if (dec) {
+            auto piece = dec->push(sp.token);
+            if (piece.ok()) held += *piece;
+            size_t cut = std::string::npos, stop_len = 0;
+            for (const auto & s : o.stop_strings) {
+                const size_t at = held.find(s);
+                if (at != std::string::npos && at < cut) cut = at, stop_len = s.size();
+            }
+            if (cut != std::string::npos) {
+                hit_stop = true;
+                text     = release(cut);
+                held.erase(0, stop_len);
+            } else {
+                text = release(held.size() - held_suffix(held, o.stop_strings));
+            }
+        }
+        TokenEvent ev;
+        ev.token           = sp.token;
+        ev.text            = text;
+        ev.logprob         = sp.logprob;
+        ev.index           = i;
+        const bool stop_cb = cb && cb(ev) == Control::stop;
+        if (is_eos) {
+            reason = StopReason::eos;
+            break;
+        }
+        if (hit_stop) {
+            reason = StopReason::stop_string;
+            break;
+        }
+        if (stop_cb) {
+            reason = StopReason::callback;
+            break;
+        }
+        if (i + 1 >= o.max_tokens) {
+            reason = StopReason::max_tokens;
+            break;
+        }
+        if (static_cast<int64_t>(history.size()) >= opt.n_ctx) {
+            reason = StopReason::context_full;
+            break;
+        }
+        Status s = run(&sp.token, 1, o.cancel, nullptr, 0, 0);
+        if (s.code() == Errc::cancelled) {
+            reason = StopReason::cancelled;
+            break;
+        }
+        if (!s.ok()) return s;
+    }
+    // What is still held back (a partial stop string or UTF-8 sequence) ends the text.
+    if (reason != StopReason::stop_string) {
+        if (dec) held += dec->flush();
+        r.text += held;
+    }
+    held.clear();
+    r.stats.stop_reason = reason;
+    r.stats.decode_ms   = ms_since(t_decode);
+    return r;
+}
+
+// ---- snapshots ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr char     kSnapMagic[8] = {'D', 'S', 'V', '4', 'S', 'N', 'A', 'P'};
+constexpr uint32_t kSnapVersion  = 1;
+
+struct SnapWriter {
+    std::ofstream f;
+    uint64_t      h = 0xcbf29ce484222325ull;
+    void          put(const void * p, size_t n) {
+                 f.write(static_cast<const char *>(p), static_cast<std::streamsize>(n));
+                 h = fnv1a(p, n, h);
+    }
+    template <class T>
+    void pod(const T & v) {
+        put(&v, sizeof v);
+    }
+};
+
+struct SnapReader {
+    std::ifstream f;
+    uint64_t      h = 0xcbf29ce484222325ull;
+    bool          get(void * p, size_t n) {
+                 if (!f.read(static_cast<char *>(p), static_cast<std::streamsize>(n))) return false;
+        h = fnv1a(p, n, h);
+                 return true;
+    }
+    template <class T>
+    bool pod(T & v) {
+        return get(&v, sizeof v);
+    }
+};
+
+// Calls fn(pointer, bytes) for every piece of per-layer state a sequence of n_past tokens uses.
+template <class Fn>
+void for_each_state(model::KvState & kv, const model::ModelConfig & cfg, int64_t n_past, Fn fn) {
+    for (int l = 0; l < kv.n_layers(); ++l) {
+        model::LayerKv & L = kv.layer(l);
+        fn(L.window, size_t(cfg.window_size) * size_t(cfg.head_dim) * 2);
+        if (L.ratio == 0) continue;
+        const int64_t rows = std::min<int64_t>(L.max_comp, n_past / L.ratio);
+        fn(L.comp, size_t(rows) * size_t(cfg.head_dim) * 2);
+        if (L.index_keys) fn(L.index_keys, size_t(rows) * size_t(cfg.index_head_dim) * 2);
+        for (model::CompressorState * c : {&L.main, &L.indexer})
+            if (c->kv) {
+                fn(c->kv, size_t(c->rows) * size_t(c->cols) * 4);
+                fn(c->score, size_t(c->rows) * size_t(c->cols) * 4);
+            }
+    }
+}
+
+}  // namespace
+
+}  // namespace detail
+
+// ---- Session ------------------------------------------------------------------------------
+
+using detail::BusyGuard;
+
+Session::Session(std::unique_ptr<detail::SessionImpl> impl) : impl_(std::move(impl)) {}
+Session::~Session()                               = default;
+Session::Session(Session &&) noexcept             = default;
+Session & Session::operator=(Session &&) noexcept = default;
+
+int64_t Session::n_past() const noexcept {
+    return static_cast<int64_t>(impl_->history.size());
+}
+int64_t Session::n_ctx() const noexcept {
+    return impl_->opt.n_ctx;
+}
+const std::vector<int32_t> & Session::tokens() const noexcept {
+    return impl_->history;
+}
+const Model & Session::model() const noexcept {
+    return impl_->model;
+}
+
+Result<GenerateResult> Session::generate_tokens(const std::vector<int32_t> & prompt,
+                                                const GenerateOptions &      options,
+                                                const TokenCallback &        on_token) {
+    BusyGuard g(impl_->busy);
+    if (!g.owned()) return detail::busy_error();
+    return impl_->generate(prompt, options, on_token);
+}
+
+Result<GenerateResult> Session::generate_raw(std::string_view        prompt,
+                                             const GenerateOptions & options,
+                                             const TokenCallback &   on_token) {
+    BusyGuard g(impl_->busy);
+    if (!g.owned()) return detail::busy_error();
+    const Tokenizer * tok = impl_->model.tokenizer();
+    if (!tok)
+        return Status(Errc::invalid_argument, "generate_raw: the model at " + impl_->m->info.path +
+                                                  " has no tokenizer.json (use generate_tokens)");
+    auto ids = tok->encode(prompt);
+    if (!ids.ok()) return ids.status();
+    return impl_->generate(*ids, options, on_token);
+}
+
+Result<GenerateResult> Session::generate(const std::vector<ChatMessage> & conversation,
+                                         const GenerateOptions &          options,
+                                         const TokenCallback &            on_token) {
+    BusyGuard g(impl_->busy);
+    if (!g.owned()) return detail::busy_error();
+    const Tokenizer * tok = impl_->model.tokenizer();
+    if (!tok)
+        return Status(Errc::invalid_argument, "generate: the model at " + impl_->m->info.path +
+                                                  " has no tokenizer.json (use generate_tokens)");
+    EncodeOptions      eo;
+    const ThinkingMode mode =
+        options.think == ThinkMode::none ? ThinkingMode::chat : ThinkingMode::thinking;
+    eo.thinking_mode = mode;
+    eo.reasoning_effort =
+        options.think == ThinkMode::max ? ReasoningEffort::max : ReasoningEffort::none;
+    auto prompt = encode_messages(conversation, eo);
+    if (!prompt.ok()) return prompt.status();
+    auto ids = tok->encode(*prompt);
+    if (!ids.ok()) return ids.status();
+    auto r = impl_->generate(*ids, options, on_token);
+    if (!r.ok()) return r;
+    if (r->stats.stop_reason == StopReason::eos) {
+        auto pc = parse_completion(r->text + std::string(chat_tokens::eos), mode);
+        if (pc.ok()) {
+            r->parsed     = true;
+            r->completion = std::move(pc).value();
+        } else {
+            r->parse_error = pc.status().message();
+        }
+    }
+    return r;
+}
+
+Result<std::vector<float>> Session::eval(const std::vector<int32_t> & tokens) {
+    BusyGuard g(impl_->busy);
+    if (!g.owned()) return detail::busy_error();
+    const int32_t V = impl_->m->cfg.vocab_size;
+    if (tokens.empty()) return Status(Errc::invalid_argument, "eval: no tokens");
+    for (size_t i = 0; i < tokens.size(); ++i)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return Status(Errc::invalid_argument, "eval: tokens[" + std::to_string(i) +
+                                                      "] = " + std::to_string(tokens[i]) +
+                                                      " outside the vocabulary");
+    if (n_past() + static_cast<int64_t>(tokens.size()) > impl_->opt.n_ctx)
+        return Status(Errc::context_full, "eval: " + std::to_string(tokens.size()) +
+                                              " tokens do not fit (n_past " +
+                                              std::to_string(n_past()) + ", n_ctx " +
+                                              std::to_string(impl_->opt.n_ctx) + ")");
+    Status s =
+        impl_->run(tokens.data(), static_cast<int64_t>(tokens.size()), nullptr, nullptr, 0, 0);
+    if (!s.ok()) return s;
+    return impl_->logits;
+}
+
+Status Session::reset() {
+    BusyGuard g(impl_->busy);
+    if (!g.owned()) return detail::busy_error();
+    impl_->clear();
+    return {};
+}
+
+Status Session::save(const std::string & path) const {
+    BusyGuard g(impl_->busy);
+    if (!g.owned()) return detail::busy_error();
+    detail::SnapWriter w;
+    w.f.open(path, std::ios::binary | std::ios::trunc);
+    if (!w.f) return Status(Errc::io_error, path + ": cannot open for writing");
+    const auto &  im     = *impl_;
+    const int64_t n_past = static_cast<int64_t>(im.history.size());
+    w.put(detail::kSnapMagic, sizeof detail::kSnapMagic);
+    w.pod(detail::kSnapVersion);
+    w.pod(im.m->fingerprint);
+    w.pod(n_past);
+    const uint8_t lv = im.logits_valid ? 1 : 0;
+    w.pod(lv);
+    w.put(im.history.data(), im.history.size() * sizeof(int32_t));
+    if (lv) w.put(im.logits.data(), im.logits.size() * sizeof(float));
+    detail::for_each_state(impl_->kv, im.m->cfg, n_past, [&](void * p, size_t n) { w.put(p, n); });
+    const uint64_t sum = w.h;
+    w.f.write(reinterpret_cast<const char *>(&sum), sizeof sum);
+    w.f.flush();
+    if (!w.f) return Status(Errc::io_error, path + ": write failed");
+    return {};
+}
+
+Status Session::load(const std::string & path) {
+    BusyGuard g(impl_->busy);
+    if (!g.owned()) return detail::busy_error();
+    detail::SnapReader r;
+    r.f.open(path, std::ios::binary);
+    if (!r.f) return Status(Errc::file_not_found, path + ": cannot open snapshot");
+    auto & im  = *impl_;
+    auto   bad = [&](const std::string & what) {
+        return Status(Errc::invalid_argument, path + ": " + what);
+    };
+    char     magic[8];
+    uint32_t version = 0;
+    uint64_t fp      = 0;
+    int64_t  n_past  = 0;
+    uint8_t  lv      = 0;
+    if (!r.get(magic, 8) || std::memcmp(magic, detail::kSnapMagic, 8) != 0)
+        return bad("not a dsv4 session snapshot (bad magic)");
+    if (!r.pod(version) || version != detail::kSnapVersion)
+        return bad("snapshot format version " + std::to_string(version) + ", this build reads " +
+                   std::to_string(detail::kSnapVersion));
+    if (!r.pod(fp) || fp != im.m->fingerprint)
+        return bad("snapshot belongs to a different model or config (fingerprint mismatch with " +
+                   im.m->info.path + ")");
+    if (!r.pod(n_past) || n_past < 0 || n_past > im.opt.n_ctx)
+        return bad("snapshot holds " + std::to_string(n_past) +
+                   " tokens, more than this session's n_ctx " + std::to_string(im.opt.n_ctx));
+    if (!r.pod(lv) || lv > 1) return bad("corrupt header");
+    // Read into the live state, then verify the checksum; on any failure the session is
+    // cleared (never left half-restored).
+    im.clear();
+    im.history.resize(static_cast<size_t>(n_past));
+    bool ok = r.get(im.history.data(), im.history.size() * sizeof(int32_t));
+    if (ok && lv) ok = r.get(im.logits.data(), im.logits.size() * sizeof(float));
+    if (ok)
+        detail::for_each_state(im.kv, im.m->cfg, n_past, [&](void * p, size_t n) {
+            if (ok) ok = r.get(p, n);
+        });
+    uint64_t       stored = 0;
+    const uint64_t sum    = r.h;
+    if (ok) ok = static_cast<bool>(r.f.read(reinterpret_cast<char *>(&stored), sizeof stored));
+    if (!ok || stored != sum || r.f.peek() != std::char_traits<char>::eof()) {
+        im.clear();
+        return bad(ok ? "checksum mismatch (corrupt or modified snapshot)" : "truncated snapshot");
+    }
+    for (int32_t t : im.history) {
+        if (t < 0 || t >= im.m->cfg.vocab_size) {
+            im.clear();
+            return bad("token id out of range in the history");
+        }
+        im.sampler.see(t);
+    }
+    im.logits_valid = lv != 0;
+    return {};
+}
+
+}  // namespace dsv4

@@ -427,3 +427,40 @@ TEST_CASE("api: a cancel stops the forward pass within one layer", "[api]") {
         CHECK(probe.started_after_ == 0);  // no block starts after the one that saw the request
     }
 }
+
+#include "model/make_model.hpp"
+
+TEST_CASE("api: text generation on a synthetic model with a tokenizer: stop strings", "[api]") {
+    // The tiny preset with its byte-level tokenizer (what the README's first command runs).
+    test::TempDir d;
+    auto          cfg = model::preset_config("tiny");
+    REQUIRE(cfg.ok());
+    REQUIRE(model::write_random_model(*cfg, d.path.string(), model::MakeModelOptions{}).ok());
+    auto m = Model::load(d.path.string());
+    REQUIRE(m.ok());
+    REQUIRE(m->info().has_tokenizer);
+    GenerateOptions o  = greedy(40);
+    const auto      go = [&](const GenerateOptions & opt, std::string * streamed) {
+        auto s = m->new_session();
+        REQUIRE(s.ok());
+        auto r = s->generate_raw("Hello there, stop strings.", opt, [&](const TokenEvent & e) {
+            streamed->append(e.text);
+            return Control::proceed;
+        });
+        REQUIRE(r.ok());
+        return std::move(r).value();
+    };
+    std::string    streamed;
+    GenerateResult full = go(o, &streamed);
+    CHECK(streamed == full.text);  // the callback saw exactly the result text
+    REQUIRE(full.text.size() >= 12);
+    // A stop string taken from the middle of the greedy text: the same run must stop there,
+    // release exactly the text before it, and never show the stop string.
+    const std::string stop = full.text.substr(full.text.size() / 2, 3);
+    o.stop_strings         = {"\x01never", stop};
+    std::string    streamed2;
+    GenerateResult cut = go(o, &streamed2);
+    CHECK(cut.stats.stop_reason == StopReason::stop_string);
+    CHECK(cut.text == full.text.substr(0, full.text.find(stop)));
+    CHECK(streamed2 == cut.text);
+}

@@ -1,4 +1,5 @@
-// parallel_for: the one place where dsv4 starts worker threads.
+// parallel_for: the one place where dsv4 starts worker threads (OpenMP, or the std::thread pool
+// of threading/pool.hpp when built with DSV4_OPENMP=OFF).
 //
 // Why it looks like this (docs/embedding.md, house-style §4.5):
 //  * static contiguous chunks, one per thread: decode GEMVs are bandwidth-bound and every row
@@ -17,6 +18,8 @@
 
 #if defined(DSV4_HAVE_OPENMP)
 #include <omp.h>
+#else
+#include "threading/pool.hpp"
 #endif
 
 namespace dsv4::threading {
@@ -26,7 +29,7 @@ inline bool in_parallel() noexcept {
 #if defined(DSV4_HAVE_OPENMP)
     return omp_in_parallel() != 0;
 #else
-    return false;
+    return pool_in_job();
 #endif
 }
 
@@ -65,7 +68,20 @@ void parallel_for(int n_threads, int64_t n, int64_t grain, Fn && fn) {
         if (b < e) fn(b, e);
     }
 #else
-    fn(int64_t{0}, n);
+    // The std::thread pool (threading/pool.hpp): same static split, so results do not depend
+    // on the threading backend. A busy pool (another caller's job) means: run serially here.
+    struct Ctx {
+        Fn *    fn;
+        int64_t n, grain;
+        int     parts;
+    } ctx{&fn, n, grain, nt};
+    const PartFn part{&ctx, [](void * p, int i) {
+                          const Ctx & c = *static_cast<const Ctx *>(p);
+                          int64_t     b = 0, e = 0;
+                          split_range(c.n, c.grain, c.parts, i, &b, &e);
+                          if (b < e) (*c.fn)(b, e);
+                      }};
+    if (!pool_run(nt, part)) fn(int64_t{0}, n);
 #endif
 }
 

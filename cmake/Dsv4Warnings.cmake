@@ -12,7 +12,12 @@ function(dsv4_set_warnings target)
   endif()
 endfunction()
 
-if(DSV4_SANITIZE)
+# DSV4_SANITIZE=thread: ThreadSanitizer instead (the `tsan` preset; use with DSV4_OPENMP=OFF,
+# since libgomp is not TSan-instrumented and its barriers read as races).
+if(DSV4_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(DSV4_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)

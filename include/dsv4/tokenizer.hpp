@@ -70,6 +70,7 @@ class DSV4_API Tokenizer {
     struct Impl;
 
   private:
+    friend class TokenStreamDecoder;
     explicit Tokenizer(std::shared_ptr<const Impl> impl);
     std::shared_ptr<const Impl> impl_;
 };
@@ -85,6 +86,10 @@ class DSV4_API TokenStreamDecoder {
     // Text completed by this token (possibly empty). Unknown id: Errc::invalid_argument, and the
     // decoder state is unchanged.
     Result<std::string> push(int32_t id);
+    // The same, appending the completed text to `out` (nothing is allocated when `out` and the
+    // decoder have enough capacity: the generation loop's form). Unknown id:
+    // Errc::invalid_argument, nothing appended, state unchanged.
+    Status push(int32_t id, std::string & out);
     // The held-back tail as HF would decode it (an incomplete sequence becomes U+FFFD); resets.
     std::string flush();
     // Drops any held-back bytes.

@@ -213,6 +213,9 @@ Result<GenerateResult> SessionImpl::generate(const std::vector<int32_t> & prompt
     if (tok) dec.emplace(*tok, /*skip_special=*/true);
     const auto & eos_ids = m->cfg.eos_token_ids;
     held.clear();
+    // Room for the text so that streaming it appends without allocating in the decode loop
+    // (grows, rarely, past ~8 bytes per token).
+    r.text.reserve(static_cast<size_t>(std::min<int64_t>(o.max_tokens, opt.n_ctx)) * 8 + 64);
     const auto release = [&](size_t n) -> std::string_view {
         r.text.append(held, 0, n);
         std::string_view out(r.text);
@@ -237,8 +240,7 @@ Result<GenerateResult> SessionImpl::generate(const std::vector<int32_t> & prompt
         bool       hit_stop = false;
         std::string_view text;
         if (dec) {
-            auto piece = dec->push(sp.token);
-            if (piece.ok()) held += *piece;
+            (void)dec->push(sp.token, held);  // ids come from the model: always in range
             size_t cut = std::string::npos, stop_len = 0;
             for (const auto & s : o.stop_strings) {
                 const size_t at = held.find(s);

@@ -426,13 +426,25 @@ int32_t Tokenizer::eos_id() const {
 // ---- TokenStreamDecoder -------------------------------------------------------------------------
 
 TokenStreamDecoder::TokenStreamDecoder(Tokenizer tokenizer, bool skip_special)
-    : tokenizer_(std::move(tokenizer)), skip_special_(skip_special) {}
+    : tokenizer_(std::move(tokenizer)), skip_special_(skip_special) {
+    pending_.reserve(64);  // a held-back tail is at most 3 bytes plus one piece
+}
 
 Result<std::string> TokenStreamDecoder::push(int32_t id) {
-    Result<std::string> piece = tokenizer_.token_to_piece(id);
-    if (!piece.ok()) return piece.status();
-    if (skip_special_ && tokenizer_.is_special(id)) return std::string();
-    pending_ += *piece;
+    std::string out;
+    if (Status s = push(id, out); !s.ok()) return s;
+    return out;
+}
+
+Status TokenStreamDecoder::push(int32_t id, std::string & out) {
+    if (skip_special_ && tokenizer_.is_special(id)) return Status();  // (unknown ids are not)
+    const std::string_view piece =
+        tokenizer_.impl_->valid_id(id) ? tokenizer_.impl_->piece(id) : std::string_view();
+    if (!tokenizer_.impl_->valid_id(id))
+        return Status(Errc::invalid_argument, "token id " + std::to_string(id) +
+                                                  " is not in the vocabulary of " +
+                                                  tokenizer_.impl_->origin);
+    pending_.append(piece);
     // Emit everything except a well-formed but unfinished sequence at the very end.
     const auto * p    = reinterpret_cast<const unsigned char *>(pending_.data());
     const size_t n    = pending_.size();
@@ -446,10 +458,9 @@ Result<std::string> TokenStreamDecoder::push(int32_t id) {
         }
         i += st.len;
     }
-    std::string out;
     tok::utf8_append_lossy(out, std::string_view(pending_).substr(0, keep));
     pending_.erase(0, keep);
-    return out;
+    return Status();
 }
 
 std::string TokenStreamDecoder::flush() {

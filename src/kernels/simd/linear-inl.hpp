@@ -128,6 +128,29 @@ inline void quant_row_e4m3(const float * x, int64_t K, uint8_t * codes, float * 
     }
 }
 
+// Software prefetch of the weight streams. Decode is latency-bound, not compute-bound: a tile
+// reads R rows as R interleaved streams, and a V4 weight row is often exactly one 4 KB page
+// (FP8 with K = 4096), where the hardware streamer stops — without help every tile
+// starts R cold streams. So each step (64 bytes of every row of the tile) also requests the line
+// kPrefetchBytes further along each row (capped at one row, i.e. the same offset in the next
+// tile), running on into the next tile's rows near the end of a row: the streams never restart
+// cold. Distances 1, 2 and 4 KB were compared on Zen 5 (docs/performance.md): 4 KB was best or
+// equal on every V4 shape. A prefetch never faults; the last tile of the matrix skips it.
+constexpr int64_t kPrefetchBytes = 4096;
+template <int R>
+inline void prefetch_rows(const uint8_t * base, int64_t row_bytes, int64_t N, int64_t n,
+                          int64_t off) {
+    int64_t at = off + (kPrefetchBytes < row_bytes ? kPrefetchBytes : row_bytes), row = n;
+    if (at >= row_bytes) {
+        at -= row_bytes;
+        row += R;
+        if (row + R > N) return;
+    }
+    for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char *>(base + (row + r) * row_bytes + at),
+                     _MM_HINT_T0);
+}
+
 #if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
 // =============================================================================================
 // AVX-512 BF16 path
@@ -230,6 +253,7 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
         for (int r = 0; r < R; ++r)
             for (int t = 0; t < TT; ++t) pa[r][t] = pb[r][t] = _mm512_setzero_ps();
         for (int64_t k = b * 128; k < b * 128 + 128; k += 64) {
+            prefetch_rows<R>(w.w, K, w.N, n, k);
             __m512i wa[R], wb[R];
             for (int r = 0; r < R; ++r)
                 decode_e4m3(lut, _mm512_loadu_si512(w.w + (n + r) * K + k), wa[r], wb[r]);
@@ -318,6 +342,7 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
     for (int64_t g = 0; g < ng; ++g) {
         __m512i d[R][4];
         __m512  s[R];
+        prefetch_rows<R>(w.w, K / 2, w.N, n, g * 64);
         for (int r = 0; r < R; ++r) {
             decode_e2m1(lut, _mm512_loadu_si512(w.w + (n + r) * (K / 2) + g * 64), d[r]);
             s[r] = chunk_scales(lut, w.scale + (n + r) * nc + g * 4);
@@ -641,6 +666,7 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
         for (int r = 0; r < R; ++r)
             for (int t = 0; t < TT; ++t) p[r][t] = _mm256_setzero_ps();
         for (int64_t k = b * 128; k < b * 128 + 128; k += 16) {
+            if ((k & 63) == 0) prefetch_rows<R>(w.w, K, w.N, n, k);
             __m256 wa[R], wb[R];
             for (int r = 0; r < R; ++r) decode_e4m3_16(w.w + (n + r) * K + k, wa[r], wb[r]);
             for (int t = 0; t < TT; ++t) {
@@ -686,6 +712,7 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
         for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
     for (int64_t c = 0; c < nc; ++c) {
         __m256 d[R][4];
+        if ((c & 3) == 0) prefetch_rows<R>(w.w, K / 2, w.N, n, c * 16);
         for (int r = 0; r < R; ++r) decode_e2m1_32(w.w + (n + r) * (K / 2) + c * 16, d[r]);
         for (int t = 0; t < TT; ++t) {
             const float * x  = xp[t] + c * 32;

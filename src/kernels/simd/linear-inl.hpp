@@ -367,11 +367,13 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
 // converted to bf16 32 values at a time (exact) and multiplied with VDPBF16PS.
 template <int R>
 void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K,
-                    int64_t n) {
-    __m512 acc[R];
+                    int64_t n, int64_t n_end) {
+    const auto * wb8 = reinterpret_cast<const uint8_t *>(w);
+    __m512       acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
+        prefetch_rows<R>(wb8, ldw * 2, n_end, n, k * 2);
         const __m512i xb =
             (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
         for (int r = 0; r < R; ++r)
@@ -735,11 +737,13 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
 
 template <int R>
 void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K,
-                    int64_t n) {
-    __m256 acc[R];
+                    int64_t n, int64_t n_end) {
+    const auto * wb8 = reinterpret_cast<const uint8_t *>(w);
+    __m256       acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= K; k += 8) {
+        if ((k & 31) == 0) prefetch_rows<R>(wb8, ldw * 2, n_end, n, k * 2);
         const __m256 xv = _mm256_loadu_ps(x + k);
         for (int r = 0; r < R; ++r) {
             const __m128i wb =
@@ -825,8 +829,8 @@ void gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const fl
                int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1) {
     for (int64_t t = 0; t < T; ++t) {
         int64_t n = n0;
-        for (; n + 4 <= n1; n += 4) gemm_bf16_rows<4>(y + t * ldy, w, ldw, x + t * ldx, K, n);
-        for (; n < n1; ++n) gemm_bf16_rows<1>(y + t * ldy, w, ldw, x + t * ldx, K, n);
+        for (; n + 4 <= n1; n += 4) gemm_bf16_rows<4>(y + t * ldy, w, ldw, x + t * ldx, K, n, n1);
+        for (; n < n1; ++n) gemm_bf16_rows<1>(y + t * ldy, w, ldw, x + t * ldx, K, n, n1);
     }
 }
 

@@ -95,6 +95,7 @@ struct Args {
     uint64_t             seed          = 1;
     int64_t              probe_mib     = 512;
     std::string          flash_config  = DSV4_FLASH_CONFIG;
+    bool                 load_read     = false;  // --load read: weights copied into memory
 };
 
 void usage() {
@@ -103,7 +104,7 @@ void usage() {
         "usage: dsv4-bench --model DIR [--json] [--threads 1,2] [--prefill 512,4096]\n"
         "                  [--contexts 0,4096,32768,131072] [--decode-tokens N] [--batch N]\n"
         "                  [--warmup N] [--mem-limit-gib G] [--max-fill-s S] [--seed N]\n"
-        "                  [--probe-mib N] [--flash-config FILE]\n"
+        "                  [--probe-mib N] [--flash-config FILE] [--load mmap|read]\n"
         "  --threads       thread counts, each a separate model load (>= 1)\n"
         "  --prefill       prompt lengths timed from an empty session (>= 1)\n"
         "  --contexts      context lengths at which decode is timed (>= 0)\n"
@@ -113,7 +114,8 @@ void usage() {
         "  --mem-limit-gib weights + session must fit (default 90 %% of MemTotal)\n"
         "  --max-fill-s    give up filling a context after this many seconds (default 1800)\n"
         "  --probe-mib     buffer of the read-bandwidth probe (default 512; >> the caches)\n"
-        "  --flash-config  V4-Flash config.json for the 1M-token KV comparison\n");
+        "  --flash-config  V4-Flash config.json for the 1M-token KV comparison\n"
+        "  --load          weights mapped from the files (default) or read into memory\n");
 }
 
 bool parse_int(std::string_view s, int64_t lo, int64_t * out) {
@@ -190,6 +192,9 @@ bool parse_args(int argc, char ** argv, Args * a) {
             ok = parse_int(v, 1, &a->probe_mib) && a->probe_mib <= 65536;
         } else if (k == "--flash-config") {
             a->flash_config = std::string(v);
+        } else if (k == "--load") {
+            ok           = v == "mmap" || v == "read";
+            a->load_read = v == "read";
         } else {
             std::fprintf(stderr, "dsv4-bench: unknown option %s\n", argv[i - 1]);
             return false;
@@ -446,6 +451,7 @@ class Bench {
     bool run_model(int threads, Run * r) {
         dsv4::LoadOptions lo;
         lo.n_threads    = threads;
+        lo.weight_load  = a_.load_read ? dsv4::WeightLoad::read : dsv4::WeightLoad::mmap;
         const double t0 = now_s();
         auto         m  = dsv4::Model::load(a_.model, lo);
         if (!m.ok()) {

@@ -102,15 +102,26 @@ Result<MappedFile> MappedFile::open(const std::string & path, bool use_mmap) {
         return f;
     }
 
-    std::unique_ptr<uint8_t[]> buf(new (std::nothrow) uint8_t[static_cast<size_t>(size)]);
-    if (!buf) {
+    // Read mode: the bytes go into an anonymous mapping rather than the C++ heap, so that Linux
+    // can back it with transparent huge pages (MADV_HUGEPAGE; only a hint). Decode streams the
+    // whole weight set once per token, and 2 MB pages take the TLB misses out of that stream
+    // (docs/performance.md: flash-mini decode, mmap of the page cache vs read).
+    void * p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
         return Status(Errc::out_of_memory,
                       "cannot allocate " + std::to_string(size) + " bytes to read '" + path + "'");
     }
-    uint64_t done = 0;
+#ifdef MADV_HUGEPAGE
+    (void)::madvise(p, static_cast<size_t>(size), MADV_HUGEPAGE);
+#endif
+    f.data_        = static_cast<const uint8_t *>(p);
+    f.anon_        = true;  // from here on f's destructor unmaps it, on every return path
+    uint8_t * buf  = static_cast<uint8_t *>(p);
+    uint64_t  done = 0;
     while (done < size) {
         const uint64_t chunk = std::min<uint64_t>(size - done, uint64_t{1} << 30);
-        const ssize_t  n     = ::read(fd.get(), buf.get() + done, static_cast<size_t>(chunk));
+        const ssize_t  n     = ::read(fd.get(), buf + done, static_cast<size_t>(chunk));
         if (n < 0) {
             if (errno == EINTR) continue;
             return Status(Errc::io_error, "cannot read '" + path + "': " + errno_text(errno));
@@ -122,8 +133,7 @@ Result<MappedFile> MappedFile::open(const std::string & path, bool use_mmap) {
         }
         done += static_cast<uint64_t>(n);
     }
-    f.owned_ = std::move(buf);
-    f.data_  = f.owned_.get();
+    (void)::mprotect(p, static_cast<size_t>(size), PROT_READ);  // weights are read-only
     return f;
 }
 
@@ -132,7 +142,7 @@ MappedFile::MappedFile(MappedFile && other) noexcept
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       mapped_(std::exchange(other.mapped_, false)),
-      owned_(std::move(other.owned_)) {}
+      anon_(std::exchange(other.anon_, false)) {}
 
 MappedFile & MappedFile::operator=(MappedFile && other) noexcept {
     if (this != &other) {
@@ -141,7 +151,7 @@ MappedFile & MappedFile::operator=(MappedFile && other) noexcept {
         data_   = std::exchange(other.data_, nullptr);
         size_   = std::exchange(other.size_, 0);
         mapped_ = std::exchange(other.mapped_, false);
-        owned_  = std::move(other.owned_);
+        anon_   = std::exchange(other.anon_, false);
     }
     return *this;
 }
@@ -151,13 +161,13 @@ MappedFile::~MappedFile() {
 }
 
 void MappedFile::release() noexcept {
-    if (mapped_ && data_ != nullptr) {
+    if ((mapped_ || anon_) && data_ != nullptr) {
         ::munmap(const_cast<uint8_t *>(data_), static_cast<size_t>(size_));
     }
-    owned_.reset();
     data_   = nullptr;
     size_   = 0;
     mapped_ = false;
+    anon_   = false;
 }
 
 }  // namespace dsv4::io

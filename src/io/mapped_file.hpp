@@ -1,7 +1,7 @@
 // Read-only view of a whole file, either memory-mapped (the default: checkpoints are far larger
-// than we want to copy) or read into an owned heap buffer (for filesystems without mmap and for
-// tests). Tensor views point straight into this memory, so the bytes never move for the lifetime
-// of the object, including across moves.
+// than we want to copy) or read into an owned anonymous mapping (for filesystems without mmap,
+// for tests, and for huge-page-backed weights). Tensor views point straight into this memory, so
+// the bytes never move for the lifetime of the object, including across moves.
 #pragma once
 
 #include <cstdint>
@@ -38,11 +38,11 @@ class MappedFile {
   private:
     void release() noexcept;
 
-    std::string                path_;
-    const uint8_t *            data_   = nullptr;
-    uint64_t                   size_   = 0;
-    bool                       mapped_ = false;  // data_ came from mmap (else owned_ or empty)
-    std::unique_ptr<uint8_t[]> owned_;
+    std::string     path_;
+    const uint8_t * data_   = nullptr;
+    uint64_t        size_   = 0;
+    bool            mapped_ = false;  // data_ is the file mapped (mmap of the file)
+    bool            anon_   = false;  // data_ is an anonymous mapping holding the file's bytes
 };
 
 // Thread-safe text of an errno value, for messages.

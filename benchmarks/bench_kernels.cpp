@@ -274,6 +274,78 @@ void bm_gemm(benchmark::State & state, Shape s, int threads, int64_t T) {
                                                            benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// ---- attention math (indexer scores, sparse attention) ---------------------------------------
+
+// bf16 bit patterns of small normal values (exactly representable products; no NaN/Inf).
+void fill_bf16(uint16_t * p, int64_t n, uint32_t seed) {
+    std::mt19937                    rng(seed);
+    std::normal_distribution<float> g(0.0f, 0.5f);
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = g(rng);
+        uint32_t    u;
+        std::memcpy(&u, &v, 4);
+        p[i] = static_cast<uint16_t>(u >> 16);
+    }
+}
+float bf16_value(uint16_t b) {
+    const uint32_t u = static_cast<uint32_t>(b) << 16;
+    float          f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// Lightning-indexer scores of one decode step over `blocks` compressed blocks (V4-Flash: 64
+// heads × 128), parallel over blocks as in the forward pass. Unless `hot`, the keys cycle through
+// copies of >= 256 MiB in all, so they come from DRAM as at long context.
+void bm_index_scores(benchmark::State & state, int64_t blocks, int threads, bool hot) {
+    constexpr int64_t     ih = 64, ihd = 128;
+    const int64_t         per    = blocks * ihd;
+    const int64_t         copies = hot ? 1 : std::max<int64_t>(1, (int64_t(256) << 20) / (per * 2));
+    std::vector<uint16_t> keys(static_cast<size_t>(per * copies)), qb(ih * ihd);
+    fill_bf16(keys.data(), per * copies, 3);
+    fill_bf16(qb.data(), ih * ihd, 4);
+    std::vector<float> q(ih * ihd), wt(ih, 0.125f), scores(static_cast<size_t>(blocks));
+    for (int64_t i = 0; i < ih * ihd; ++i) q[i] = bf16_value(qb[i]);
+    int64_t copy = 0;
+    for (auto _ : state) {
+        const uint16_t * k = keys.data() + copy * per;
+        copy               = (copy + 1) % copies;
+        dsv4::threading::parallel_for(threads, blocks, 64, [&](int64_t c0, int64_t c1) {
+            g_k->index_scores(scores.data(), q.data(), wt.data(), k, ih, ihd, c0, c1, true);
+        });
+        benchmark::DoNotOptimize(scores.data());
+    }
+    const double flops = 2.0 * static_cast<double>(blocks) * ih * ihd;
+    state.counters["GFLOPs"] =
+        benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Sparse attention of one decode step: 64 heads × head_dim 512 over `rows` KV rows (window +
+// selected compressed rows), parallel over heads as in the forward pass.
+void bm_sparse_attn(benchmark::State & state, int64_t rows, int threads) {
+    constexpr int64_t     H = 64, hd = 512;
+    std::vector<uint16_t> kv(static_cast<size_t>(rows * hd)), qb(H * hd);
+    fill_bf16(kv.data(), rows * hd, 5);
+    fill_bf16(qb.data(), H * hd, 6);
+    std::vector<float> q(H * hd), out(H * hd), sinks(H, 0.5f);
+    for (int64_t i = 0; i < H * hd; ++i) q[i] = bf16_value(qb[i]);
+    std::vector<const uint16_t *> ptr(static_cast<size_t>(rows));
+    for (int64_t j = 0; j < rows; ++j) ptr[static_cast<size_t>(j)] = kv.data() + j * hd;
+    const int64_t sf = dsv4::kernels::attn_scratch_floats(hd);
+    Buf           scratch(static_cast<size_t>(H * sf) * sizeof(float));
+    const float   scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    for (auto _ : state) {
+        dsv4::threading::parallel_for(threads, H, 1, [&](int64_t h0, int64_t h1) {
+            g_k->sparse_attn(out.data(), q.data(), hd, sinks.data(), ptr.data(), rows, hd, scale,
+                             {}, h0, h1, reinterpret_cast<float *>(scratch.p) + h0 * sf);
+        });
+        benchmark::DoNotOptimize(out.data());
+    }
+    const double flops = 4.0 * static_cast<double>(H) * rows * hd;  // q·k and p·v
+    state.counters["GFLOPs"] =
+        benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
@@ -334,6 +406,20 @@ int main(int argc, char ** argv) {
                     ->UseRealTime()
                     ->Unit(benchmark::kMillisecond);
     }
+    for (int t = 1; t <= 2; ++t) {
+        const std::string th = "/threads:" + std::to_string(t);
+        benchmark::RegisterBenchmark(("attn/index_scores/blocks:32768" + th).c_str(),
+                                     bm_index_scores, 32768, t, false)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("attn/sparse/rows:640" + th).c_str(), bm_sparse_attn, 640, t)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+    }
+    benchmark::RegisterBenchmark("attn/index_scores_hot/blocks:4096/threads:1", bm_index_scores,
+                                 4096, 1, true)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

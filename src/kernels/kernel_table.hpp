@@ -61,6 +61,21 @@ static constexpr int64_t qact_row_bytes(int64_t K) {
     return qact_private_offset(K) + 4 * K;
 }
 
+// Sparse attention (spec §3.8): the online-softmax chunk of the reference kernel, and the
+// treatment of the sink and of the output. The faithful engine is the default; the other
+// settings are the model's Numerics seam (model/context.hpp).
+static constexpr int64_t kAttnChunk = 64;
+struct AttnRule {
+    bool sink_in_denominator = true;   // exp(sink − m) added to the denominator
+    bool sink_in_max         = false;  // the sink starts the running max
+    bool round_out           = true;   // bf16 output
+};
+// Floats of sparse_attn scratch per head (64-byte multiple): the fp32 accumulator [hd], the
+// query as bf16 pairs [hd/2], the chunk's scores and probabilities [2·64], running state [16].
+static constexpr int64_t attn_scratch_floats(int64_t hd) {
+    return (hd + (hd + 1) / 2 + 2 * kAttnChunk + 16 + 15) / 16 * 16;
+}
+
 struct KernelTable {
     CpuArch      arch;
     const char * name;
@@ -119,6 +134,24 @@ struct KernelTable {
     // In place scaled Walsh–Hadamard transform (§3.4, ref::hadamard_bf16), bf16 values in and
     // out; returns false (v untouched) unless n is a power of two.
     bool (*hadamard)(float * v, int64_t n);
+
+    // ---- attention (spec §3.7, §3.8) --------------------------------------------------------
+    // Lightning-indexer scores of compressed blocks c in [c0, c1) (spec §3.7 step 4):
+    //   round: scores[c] = bf16(Σ_h bf16(max(bf16(q_h·key_c), 0)·wt[h])), heads summed in order;
+    //   !round (Numerics seam): scores[c] = Σ_h max(q_h·key_c, 0)·wt[h], no rounding.
+    // q [ih, ihd] fp32 holding bf16 values (after Hadamard + FP4 simulation), wt [ih], keys bf16
+    // bits [blocks, ihd] (row c at keys + c·ihd); the dots are fp32 sums of exact products.
+    void (*index_scores)(float * scores, const float * q, const float * wt, const uint16_t * keys,
+                         int64_t ih, int64_t ihd, int64_t c0, int64_t c1, bool round);
+    // Sparse attention of heads h in [h0, h1) over the same n KV rows (bf16 bits, hd each;
+    // rows[j] == nullptr is a masked entry), as the reference kernel: chunks of kAttnChunk
+    // entries, online softmax with a running fp32 max, P rounded to bf16 for P·V, the sink per
+    // `rule`. q + h·ld (fp32 holding bf16 values), sinks[h], out + h·ld (may alias q: every
+    // head's q is read before any output is written). scratch: (h1 − h0)·attn_scratch_floats(hd)
+    // floats, 64-byte aligned.
+    void (*sparse_attn)(float * out, const float * q, int64_t ld, const float * sinks,
+                        const uint16_t * const * rows, int64_t n, int64_t hd, float scale,
+                        AttnRule rule, int64_t h0, int64_t h1, float * scratch);
 };
 
 // The scalar kernels (table_scalar.cpp, baseline ISA). Arch tables may point at these for
@@ -148,6 +181,12 @@ void sqrt_softplus(float * out, const float * z, int64_t n);
 void fp8sim(float * v, int64_t n, int64_t block);
 void fp4sim(float * v, int64_t n);
 bool hadamard(float * v, int64_t n);
+// table_scalar.cpp: the attention twins (plain loops; the specification of the SIMD versions).
+void index_scores(float * scores, const float * q, const float * wt, const uint16_t * keys,
+                  int64_t ih, int64_t ihd, int64_t c0, int64_t c1, bool round);
+void sparse_attn(float * out, const float * q, int64_t ld, const float * sinks,
+                 const uint16_t * const * rows, int64_t n, int64_t hd, float scale, AttnRule rule,
+                 int64_t h0, int64_t h1, float * scratch);
 }  // namespace scalar
 
 // Tables compiled into this binary (defined in the arch TUs; absent ones are null).

@@ -393,12 +393,6 @@ std::vector<std::string> failed_names(const std::vector<golden::Check> & checks)
         if (!c.pass) failed.push_back(c.name);
     return failed;
 }
-double max_value(const std::vector<golden::Check> & checks, const std::string & part) {
-    double m = 0;
-    for (const auto & c : checks)
-        if (c.name.find(part) != std::string::npos && c.value > m) m = c.value;
-    return m;
-}
 // Names of the failed checks.
 std::vector<std::string> failing_with(const kernels::KernelTable & t,
                                       const model::Numerics &      num = {}) {
@@ -483,16 +477,30 @@ TEST_CASE("forward: reproduced formula details are detected when switched off", 
     }
     SECTION("attention sink in the running max: measurable, but within the README tolerance") {
         // Only the bf16 rounding of P moves (it is taken relative to a different maximum), so
-        // this is rounding-level: measured rel RMS 2.0-2.4e-3 on the three recorded layers
-        // against 1.3-3.5e-4 for the faithful engine — ten times larger, still under the
-        // README's 5e-3. Not detected by the checks; asserted here is that the checks' metric
-        // does see it (the tolerance is not loosened or tightened for it).
-        const double faithful = max_value(sublayer_checks(best_table(), {}), "attention");
-        num.sink              = N::Sink::in_max;
-        const auto   r        = sublayer_checks(best_table(), num);
-        const double seam     = max_value(r, "attention");
+        // this is rounding-level: measured rel RMS 2.1-2.5e-3 on the three recorded layers,
+        // under the README's 5e-3, so not detected by the checks. Asserted here is that the
+        // checks' metric does see it on every layer, against the faithful engine on the same
+        // kernel table. The faithful error is fp32 summation-order noise: 1.3-3.5e-4 with the
+        // old scalar attention loops, 7.6-9.8e-4 with the SIMD attention kernels (the reference
+        // itself moves by 6.9-9.3e-4 when its score dots are summed in 16 lanes; see
+        // docs/testing.md, "Golden-a agreement"). The smallest per-layer ratio seam/faithful is
+        // now 2.2, so the margin asserted is 2x (was 4x over the max of the layers). The README
+        // tolerance is not loosened or tightened for it.
+        const auto f0 = sublayer_checks(best_table(), {});
+        num.sink      = N::Sink::in_max;
+        const auto r  = sublayer_checks(best_table(), num);
         CHECK(failed_names(r).empty());
-        CHECK(seam > 4 * faithful);
+        int layers = 0;
+        for (const auto & c : r) {
+            if (c.name.find("attention") == std::string::npos) continue;
+            for (const auto & c0 : f0)
+                if (c0.name == c.name) {
+                    INFO(c.name << ": seam " << c.value << ", faithful " << c0.value);
+                    CHECK(c.value > 2 * c0.value);
+                    ++layers;
+                }
+        }
+        CHECK(layers >= 3);
     }
     SECTION("compressed-block RoPE at the block's last position") {
         num.compressed_rope = N::CompressedRope::block_end;

@@ -76,6 +76,8 @@ inline uint32_t u32_from_f32(float f) {
 
 #include "kernels/simd/elementwise-inl.hpp"
 #include "kernels/simd/linear-inl.hpp"
+// after the two above: uses their helpers (elt_exp, elt_round_bf16, dp)
+#include "kernels/simd/attention-inl.hpp"
 
 }  // namespace
 }  // namespace dsv4::kernels::DSV4_ARCH_NS
@@ -104,6 +106,8 @@ extern const KernelTable DSV4_TABLE_VAR = {
     .fp8sim        = &DSV4_ARCH_NS::fp8sim,
     .fp4sim        = &DSV4_ARCH_NS::fp4sim,
     .hadamard      = &DSV4_ARCH_NS::hadamard,
+    .index_scores  = &DSV4_ARCH_NS::index_scores,
+    .sparse_attn   = &DSV4_ARCH_NS::sparse_attn,
 };
 
 }  // namespace dsv4::kernels

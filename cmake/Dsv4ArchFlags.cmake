@@ -16,9 +16,19 @@ set(DSV4_FLAGS_AVX2   -mavx2 -mfma -mf16c -mbmi2)
 set(DSV4_FLAGS_AVX512 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512cd
                       -mavx512bf16 -mavx512vnni -mavx512vbmi -mavx2 -mfma -mf16c -mbmi2)
 
+# Unoptimised GCC builds (Debug): GCC 12's <avx512bwintrin.h> defines some AVX-512BW intrinsics
+# that take no immediate (_mm512_mask_blend_epi8/epi16, ...) as macros when __OPTIMIZE__ is not
+# defined, and those macros C-cast their operands straight to __v64qi / __v32hi, which xsimd's
+# batch types do not convert to ("invalid cast ... to type '__v64qi'"). -O1 defines __OPTIMIZE__
+# (so the header uses its inline functions); -Og would too, but then GCC 12 flags the
+# `__m512i __Y = __Y;` idiom of its own _mm512_undefined_epi32() as -Wuninitialized. Added only
+# for these TUs, only in Debug and only for GCC, after the config flags (-g stays), so Release
+# keeps its -O3.
+set(DSV4_ARCH_DEBUG_OPT $<$<AND:$<CONFIG:Debug>,$<CXX_COMPILER_ID:GNU>>:-O1>)
+
 function(dsv4_arch_source file)  # dsv4_arch_source(<file> <flag>...)
   set_source_files_properties(${file} PROPERTIES
-    COMPILE_OPTIONS "${ARGN}"
+    COMPILE_OPTIONS "${ARGN};${DSV4_ARCH_DEBUG_OPT}"
     INTERPROCEDURAL_OPTIMIZATION OFF)
 endfunction()
 

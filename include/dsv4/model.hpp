@@ -123,6 +123,13 @@ class DSV4_API Session {
 
     // Forget the sequence (KV, compressor state, history). Errc::busy while a call runs.
     Status reset();
+    // Keep the first n tokens of the history and drop the rest (rollback). When n is one of
+    // the session's rollback points (docs/embedding.md: the start of the latest prefill, the
+    // latest prompt's last token, the start of the last forward call) the state is then exactly
+    // what it was at n; otherwise the nearest earlier point is restored and the tokens up to n
+    // are run again. Errc::invalid_argument unless 0 <= n <= n_past(); Errc::busy while a call
+    // runs.
+    Status truncate(int64_t n);
     // Full state to / from a file: versioned, checksummed, tied to the model's config and
     // tensor layout and to this session's n_ctx; a mismatching snapshot is refused with
     // Errc::invalid_argument naming what differs.

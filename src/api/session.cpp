@@ -87,12 +87,15 @@ size_t held_suffix(const std::string & text, const std::vector<std::string> & st
 }  // namespace
 
 SessionImpl::SessionImpl(Model mdl, std::shared_ptr<const ModelImpl> impl, const SessionOptions & o,
-                         model::KvState k, model::Workspace w)
+                         model::KvState k, model::Workspace w, model::KvCheckpoint u,
+                         model::KvCheckpoint m0, model::KvCheckpoint m1)
     : model(std::move(mdl)),
       m(std::move(impl)),
       opt(o),
       kv(std::move(k)),
       ws(std::move(w)),
+      undo(std::move(u)),
+      marks{std::move(m0), std::move(m1)},
       logits(static_cast<size_t>(m->cfg.vocab_size)),
       sampler(m->cfg.vocab_size) {
     history.reserve(static_cast<size_t>(o.n_ctx));
@@ -100,9 +103,11 @@ SessionImpl::SessionImpl(Model mdl, std::shared_ptr<const ModelImpl> impl, const
 }
 
 uint64_t SessionImpl::bytes(const ModelImpl & m, const SessionOptions & o) {
-    const uint64_t V = static_cast<uint64_t>(m.cfg.vocab_size);
-    return model::KvState::bytes(m.cfg, o.n_ctx) +
-           model::Workspace::bytes(m.cfg, std::max<int64_t>(1, o.max_batch), o.n_ctx) +
+    const uint64_t V     = static_cast<uint64_t>(m.cfg.vocab_size);
+    const int64_t  batch = std::max<int64_t>(1, o.max_batch);
+    return model::KvState::bytes(m.cfg, o.n_ctx) + model::Workspace::bytes(m.cfg, batch, o.n_ctx) +
+           model::KvCheckpoint::bytes(m.cfg, batch) /*undo journal*/ +
+           2 * model::KvCheckpoint::bytes(m.cfg, model::KvCheckpoint::kWhole) /*marks*/ +
            V * (4 /*logits*/ + 4 + 4 + 4 + 1 /*sampler*/) + uint64_t(o.n_ctx) * 4 /*history*/;
 }
 
@@ -124,8 +129,15 @@ Result<std::unique_ptr<SessionImpl>> SessionImpl::create(const Model &          
     if (!kv.ok()) return kv.status();
     auto ws = model::Workspace::create(impl->cfg, o.max_batch, o.n_ctx);
     if (!ws.ok()) return ws.status();
+    auto undo = model::KvCheckpoint::create(impl->cfg, o.max_batch);
+    if (!undo.ok()) return undo.status();
+    auto m0 = model::KvCheckpoint::create(impl->cfg, model::KvCheckpoint::kWhole);
+    if (!m0.ok()) return m0.status();
+    auto m1 = model::KvCheckpoint::create(impl->cfg, model::KvCheckpoint::kWhole);
+    if (!m1.ok()) return m1.status();
     return std::make_unique<SessionImpl>(mdl, std::move(impl), o, std::move(kv).value(),
-                                         std::move(ws).value());
+                                         std::move(ws).value(), std::move(undo).value(),
+                                         std::move(m0).value(), std::move(m1).value());
 }
 
 void SessionImpl::clear() {
@@ -133,24 +145,77 @@ void SessionImpl::clear() {
     history.clear();
     logits_valid = false;
     sampler.forget_all();
+    undo.invalidate();
+    for (model::KvCheckpoint & mk : marks) mk.invalidate();
+}
+
+int64_t SessionImpl::rewind(int64_t target) {
+    const int64_t n = static_cast<int64_t>(history.size());
+    if (target >= n) return n;
+    // The latest restorable position <= target. Every valid copy describes the current
+    // sequence: marks past a cut are dropped below, and the undo journal only lives until the
+    // next state change.
+    model::KvCheckpoint * best = nullptr;
+    for (model::KvCheckpoint * c : {&undo, &marks[0], &marks[1]})
+        if (c->valid() && c->pos() > 0 && c->pos() <= target && (!best || c->pos() > best->pos()))
+            best = c;
+    if (best == nullptr) {
+        clear();
+        return 0;
+    }
+    const int64_t p = best->pos();
+    best->restore(kv);
+    undo.invalidate();  // it took back a call on the state before this restore
+    for (model::KvCheckpoint & mk : marks)
+        if (mk.valid() && mk.pos() > p) mk.invalidate();
+    history.resize(static_cast<size_t>(p));
+    logits_valid = false;
+    sampler.forget_all();
+    for (int32_t t : history) sampler.see(t);
+    return p;
+}
+
+Status SessionImpl::truncate(int64_t n) {
+    const int64_t have = static_cast<int64_t>(history.size());
+    if (n < 0 || n > have)
+        return Status(Errc::invalid_argument,
+                      "truncate: n must be in [0, n_past = " + std::to_string(have) + "], got " +
+                          std::to_string(n));
+    if (n == have) return {};
+    const std::vector<int32_t> keep(history.begin(), history.begin() + n);
+    const int64_t              at = rewind(n);
+    return at < n ? run(keep.data() + at, n - at, nullptr, nullptr, 0, 0) : Status();
+}
+
+model::KvCheckpoint & SessionImpl::free_mark(int64_t keep) {
+    for (model::KvCheckpoint & mk : marks)
+        if (!mk.valid()) return mk;
+    size_t i = marks[0].pos() <= marks[1].pos() ? 0 : 1;  // the earlier position goes first
+    if (marks[i].pos() == keep) i ^= 1;
+    return marks[i];
 }
 
 Status SessionImpl::run(const int32_t * tokens, int64_t n, const CancelToken * cancel,
                         const PrefillProgressFn & progress, int32_t progress_base,
-                        int32_t progress_total) {
+                        int32_t progress_total, model::KvCheckpoint * mark, int64_t mark_pos) {
     const model::Engine engine = m->engine();
     for (int64_t i = 0; i < n;) {
         if (cancel && cancel->requested()) return Status(Errc::cancelled, "cancelled");
         const int64_t chunk = std::min<int64_t>(opt.max_batch, n - i);
         const int64_t pos   = static_cast<int64_t>(history.size());
-        logits_valid        = false;
+        // The rows this call will overwrite: a cancelled or failed call leaves its positions
+        // half-written, and is then taken back instead of losing the whole sequence.
+        undo.save_call(kv, pos, chunk);
+        const bool capture = mark != nullptr && mark_pos >= pos && mark_pos < pos + chunk;
+        if (capture) mark->arm(kv, mark_pos);
         CancelProbe probe(cancel);
         Status      s = engine.forward(kv, ws, tokens + i, chunk, pos, logits.data(), nullptr,
                                   cancel ? &probe : nullptr);
+        if (capture) mark->end_capture(kv, s.ok());
         if (!s.ok()) {
-            // A failed or cancelled call may have written part of the state for its
-            // positions: the sequence is no longer well defined, start over.
-            clear();
+            // The logits row is written only after the last block, so it (and logits_valid)
+            // still describes the previous call: the session is exactly as before this call.
+            undo.restore(kv);
             return s;
         }
         for (int64_t j = 0; j < chunk; ++j) {
@@ -165,7 +230,8 @@ Status SessionImpl::run(const int32_t * tokens, int64_t n, const CancelToken * c
 }
 
 Result<GenerateResult> SessionImpl::generate(const std::vector<int32_t> & prompt,
-                                             const GenerateOptions & o, const TokenCallback & cb) {
+                                             const GenerateOptions & o, const TokenCallback & cb,
+                                             int64_t mark_pos) {
     if (Status s = validate(o); !s.ok()) return s;
     const int32_t V = m->cfg.vocab_size;
     for (size_t i = 0; i < prompt.size(); ++i)
@@ -174,31 +240,48 @@ Result<GenerateResult> SessionImpl::generate(const std::vector<int32_t> & prompt
                                                       std::to_string(prompt[i]) +
                                                       " outside the vocabulary [0, " +
                                                       std::to_string(V) + ")");
-    GenerateResult r;
-    r.stats.prompt_tokens = static_cast<int32_t>(prompt.size());
-    const auto t_prefill  = std::chrono::steady_clock::now();
-
-    // Prefix reuse: keep the state when the history is a prefix of the new prompt (and, for an
-    // identical prompt, when the logits of its last token are still at hand).
-    size_t reuse = 0;
-    if (history.size() <= prompt.size() &&
-        std::equal(history.begin(), history.end(), prompt.begin())) {
-        reuse = history.size();
-        if (reuse == prompt.size() && (!logits_valid || reuse == 0)) reuse = 0;
-    }
-    if (reuse == 0 && !history.empty()) clear();
-    r.stats.reused_tokens = static_cast<int32_t>(reuse);
-    if (prompt.empty() && history.empty())
+    if (prompt.empty())
         return Status(Errc::invalid_argument, "prompt: empty (nothing to continue from)");
-    if (static_cast<int64_t>(prompt.size()) > opt.n_ctx) {
+    GenerateResult r;
+    r.stats.prompt_tokens   = static_cast<int32_t>(prompt.size());
+    const auto    t_prefill = std::chrono::steady_clock::now();
+    const int64_t P         = static_cast<int64_t>(prompt.size());
+    if (P > opt.n_ctx) {
         r.stats.stop_reason = StopReason::context_full;
         return r;
     }
+
+    // Prefix reuse: keep the state when the history is a prefix of the new prompt (for an
+    // identical prompt, when the logits of its last token are still at hand). Otherwise cut the
+    // state back to the latest rollback point inside the common prefix (leaving at least one
+    // prompt token to run, for the logits) and prefill from there.
+    const int64_t common =
+        std::mismatch(history.begin(), history.end(), prompt.begin(), prompt.end()).first -
+        history.begin();
+    int64_t reuse = 0;
+    if (common == static_cast<int64_t>(history.size()) && common > 0 &&
+        (common < P || logits_valid))
+        reuse = common;
+    else
+        reuse = rewind(std::min(common, P - 1));
+    r.stats.reused_tokens = static_cast<int32_t>(reuse);
+
+    // Rollback points for the next call: the state here (the start of this prefill) and the
+    // one before `mark_pos` (by default the last prompt token; the "<think>" opener in thinking
+    // mode, which the next turn renders as "</think>"), captured inside the prefill.
+    if (mark_pos < 0) mark_pos = P - 1;
+    model::KvCheckpoint * mark = nullptr;
+    if (reuse < P) {
+        const bool have = std::any_of(std::begin(marks), std::end(marks), [&](const auto & mk) {
+            return mk.valid() && mk.pos() == reuse;
+        });
+        if (reuse > 0 && !have) free_mark(-1).save_all(kv, reuse);
+        if (mark_pos > reuse) mark = &free_mark(reuse);
+    }
     sampler.reseed(o.sampling.seed);
     {
-        Status s = run(prompt.data() + reuse, static_cast<int64_t>(prompt.size() - reuse), o.cancel,
-                       o.on_prefill_progress, static_cast<int32_t>(reuse),
-                       static_cast<int32_t>(prompt.size()));
+        Status s           = run(prompt.data() + reuse, P - reuse, o.cancel, o.on_prefill_progress,
+                                 static_cast<int32_t>(reuse), static_cast<int32_t>(P), mark, mark_pos);
         r.stats.prefill_ms = ms_since(t_prefill);
         if (s.code() == Errc::cancelled) {
             r.stats.stop_reason = StopReason::cancelled;
@@ -417,7 +500,16 @@ Result<GenerateResult> Session::generate(const std::vector<ChatMessage> & conver
     if (!prompt.ok()) return prompt.status();
     auto ids = tok->encode(*prompt);
     if (!ids.ok()) return ids.status();
-    auto r = impl_->generate(*ids, options, on_token);
+    // Thinking mode: the next turn renders this turn's closing "<think>" as "</think>" (earlier
+    // reasoning is dropped), so the second rollback point goes just before it.
+    int64_t mark = -1;
+    if (mode == ThinkingMode::thinking) {
+        auto t = tok->encode(chat_tokens::think_start);
+        if (t.ok() && !t->empty() && t->size() <= ids->size() &&
+            std::equal(t->rbegin(), t->rend(), ids->rbegin()))
+            mark = static_cast<int64_t>(ids->size() - t->size());
+    }
+    auto r = impl_->generate(*ids, options, on_token, mark);
     if (!r.ok()) return r;
     if (r->stats.stop_reason == StopReason::eos) {
         auto pc = parse_completion(r->text + std::string(chat_tokens::eos), mode);
@@ -457,6 +549,12 @@ Status Session::reset() {
     if (!g.owned()) return detail::busy_error();
     impl_->clear();
     return {};
+}
+
+Status Session::truncate(int64_t n) {
+    BusyGuard g(impl_->busy);
+    if (!g.owned()) return detail::busy_error();
+    return impl_->truncate(n);
 }
 
 Status Session::save(const std::string & path) const {

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
 #include "dsv4/ref/formats.hpp"
 #include "dsv4/ref/ops.hpp"
@@ -16,14 +15,10 @@ namespace dsv4::model {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr int   kChunk  = 64;  // the sparse-attention kernel's index chunk (online softmax)
 
 uint16_t bits(float v) {
     return ref::f32_to_bf16(v);
 }  // v holds a bf16 value: exact
-float val(uint16_t b) {
-    return ref::bf16_to_f32(b);
-}
 
 // Scratch of one attention call, carved from one buffer (Carver measures when base is null).
 struct Buffers {
@@ -36,7 +31,7 @@ struct Buffers {
     float *           scores;           // [n_ctx/4 + 1]
     int32_t *         sel;              // [index_topk]
     const uint16_t ** rows;             // [window + max compressed entries]
-    float *           head_acc;         // [n_heads, head_dim + kChunk]
+    float *           head_acc;         // [n_heads, attn_scratch_floats(head_dim)]
     float *           freqs, *cs, *sn;  // [rd/2] each
 };
 
@@ -64,7 +59,7 @@ Buffers carve(Carver & c, const ModelConfig & cfg, int64_t T, int64_t n_ctx) {
     b.scores   = c.take<float>(n_ctx / 4 + 1);
     b.sel      = c.take<int32_t>(cfg.index_topk);
     b.rows     = c.take<const uint16_t *>(max_entries);
-    b.head_acc = c.take<float>(H * (hd + kChunk));
+    b.head_acc = c.take<float>(H * kernels::attn_scratch_floats(hd));
     b.freqs    = c.take<float>(cfg.rope_head_dim / 2);
     b.cs       = c.take<float>(cfg.rope_head_dim / 2);
     b.sn       = c.take<float>(cfg.rope_head_dim / 2);
@@ -89,26 +84,6 @@ void q_head_rms_f32(float * q, int64_t n, float eps) {
     for (int64_t i = 0; i < n; ++i) sum += q[i] * q[i];
     const float rs = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
     for (int64_t i = 0; i < n; ++i) q[i] = ref::round_bf16(q[i] * rs);
-}
-
-// Index score of one complete block (spec §3.7 step 4): per-head bf16 dot products, ReLU,
-// weighted, head sum in fp32, one rounding. Round = false is the Numerics seam (no bf16
-// rounding of the per-head scores, terms and sum).
-template <bool Round>
-float index_score(const float * qi, const float * wt, const uint16_t * key, int64_t ih,
-                  int64_t ihd) {
-    float sum = 0.0f;
-    for (int64_t h = 0; h < ih; ++h) {
-        float dot = 0.0f;
-        for (int64_t i = 0; i < ihd; ++i) dot += qi[h * ihd + i] * val(key[i]);
-        if constexpr (Round) {
-            const float sh = std::max(ref::round_bf16(dot), 0.0f);
-            sum += ref::round_bf16(sh * wt[h]);
-        } else {
-            sum += std::max(dot, 0.0f) * wt[h];
-        }
-    }
-    return Round ? ref::round_bf16(sum) : sum;
 }
 
 // RoPE tables for one position.
@@ -173,63 +148,14 @@ void finalize_block(const Ctx & ctx, const CompressorWeights & w, const Buffers 
     for (int64_t i = 0; i < d; ++i) dst[i] = bits(u[i]);
 }
 
-// How attend_head treats the sink and its output: the faithful engine is {true, false, true};
-// anything else is the Numerics seam.
-struct SinkRule {
-    bool in_denominator = true;   // exp(sink − m) added to the denominator
-    bool in_max         = false;  // the sink starts the running max
-    bool round_out      = true;   // bf16 output
-};
-
-SinkRule sink_rule(const Numerics & num) {
-    SinkRule r;
-    r.in_denominator = num.sink != Numerics::Sink::dropped;
-    r.in_max         = num.sink == Numerics::Sink::in_max;
-    r.round_out      = num.round_attn_out;
+// The sparse-attention kernel's sink and output rule: the faithful engine is the default
+// AttnRule; anything else is the Numerics seam.
+kernels::AttnRule sink_rule(const Numerics & num) {
+    kernels::AttnRule r;
+    r.sink_in_denominator = num.sink != Numerics::Sink::dropped;
+    r.sink_in_max         = num.sink == Numerics::Sink::in_max;
+    r.round_out           = num.round_attn_out;
     return r;
-}
-
-// Sparse attention of one query head over a list of KV rows (nullptr = masked entry), as the
-// reference kernel: chunks of 64 entries, online softmax with a running fp32 max, P rounded
-// to bf16 for the P·V product, the sink only in the denominator, bf16 output.
-void attend_head(const float * q, const uint16_t * const * rows, int64_t n, float sink, float scale,
-                 int64_t hd, float * acc, float * s, float * out, SinkRule rule = {}) {
-    float m = rule.in_max ? sink : kNegInf, l = 0.0f;
-    for (int64_t i = 0; i < hd; ++i) acc[i] = 0.0f;
-    for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
-        const int64_t c1 = std::min(n, c0 + kChunk);
-        float         cm = kNegInf;
-        for (int64_t j = c0; j < c1; ++j) {
-            if (!rows[j]) {
-                s[j - c0] = kNegInf;
-                continue;
-            }
-            float dot = 0.0f;
-            for (int64_t i = 0; i < hd; ++i) dot += q[i] * val(rows[j][i]);
-            s[j - c0] = dot * scale;
-            cm        = std::max(cm, s[j - c0]);
-        }
-        const float m_new = std::max(m, cm);
-        if (m_new == kNegInf) continue;
-        const float alpha = std::exp(m - m_new);  // 0 for the first valid chunk
-        float       csum  = 0.0f;
-        for (int64_t i = 0; i < hd; ++i) acc[i] *= alpha;
-        for (int64_t j = c0; j < c1; ++j) {
-            if (!rows[j]) continue;
-            const float p = std::exp(s[j - c0] - m_new);
-            csum += p;
-            const float pb = ref::round_bf16(p);
-            for (int64_t i = 0; i < hd; ++i) acc[i] += pb * val(rows[j][i]);
-        }
-        l = l * alpha + csum;
-        m = m_new;
-    }
-    const float denom = rule.in_denominator ? l + std::exp(sink - m) : l;
-    if (rule.round_out) {
-        for (int64_t i = 0; i < hd; ++i) out[i] = ref::round_bf16(acc[i] / denom);
-    } else {
-        for (int64_t i = 0; i < hd; ++i) out[i] = acc[i] / denom;
-    }
 }
 
 // Numerics seam for the grouped wo_a product: z[t, g·OL + k] = Σ_d o[t, g·K + d] · W[g·OL + k, d]
@@ -363,11 +289,13 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
     }
 
     // ---- 2. token by token: compressors, indexer, window, attention ---------------------
-    const float    scale = static_cast<float>(cfg.softmax_scale());
-    const SinkRule rule  = sink_rule(ctx.num);
+    const float             scale = static_cast<float>(cfg.softmax_scale());
+    const kernels::AttnRule rule  = sink_rule(ctx.num);
     for (int64_t t = 0; t < T; ++t) {
         const int64_t p     = start_pos + t;
         int64_t       n_sel = 0;
+        // A rollback checkpoint inside this call (KvCheckpoint::arm): the state before p.
+        if (kv.capture != nullptr && p == kv.capture_pos) kv.capture->capture_layer(kv);
         if (a.has_indexer) {
             const CompressorWeights & c = a.indexer.compressor;
             float *                   g = b.ig + t * 2 * ihd;
@@ -378,20 +306,13 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
                 if (ctx.probe) ctx.probe->compressed(bw.desc.id, true, blk, b.pooled, ihd);
             }
             // Index scores of the complete blocks (spec §3.7 step 4), parallel over blocks.
-            const int64_t navail       = (p + 1) / 4;
-            const float * qi           = b.iq + t * ih * ihd;
-            const float * wt           = b.iw + t * ih;
-            const auto    score_blocks = [&](auto round) {
-                threading::parallel_for(ctx.n_threads, navail, 64, [&](int64_t c0, int64_t c1) {
-                    for (int64_t blk = c0; blk < c1; ++blk)
-                        b.scores[blk] = index_score<decltype(round)::value>(
-                            qi, wt, kv.index_keys + blk * ihd, ih, ihd);
-                });
-            };
-            if (ctx.num.round_index_scores)
-                score_blocks(std::true_type{});
-            else
-                score_blocks(std::false_type{});  // Numerics seam
+            const int64_t navail = (p + 1) / 4;
+            const float * qi     = b.iq + t * ih * ihd;
+            const float * wt     = b.iw + t * ih;
+            const bool    round  = ctx.num.round_index_scores;  // false: Numerics seam
+            threading::parallel_for(ctx.n_threads, navail, 64, [&](int64_t c0, int64_t c1) {
+                ctx.k->index_scores(b.scores, qi, wt, kv.index_keys, ih, ihd, c0, c1, round);
+            });
             n_sel = std::min<int64_t>(cfg.index_topk, navail);
             topk_desc(b.scores, navail, n_sel, b.sel);
             if (ctx.probe) ctx.probe->indexer_topk(bw.desc.id, p, b.sel, n_sel, b.scores, navail);
@@ -423,13 +344,12 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
         } else if (ratio == 128) {
             for (int64_t blk = 0; blk < (p + 1) / 128; ++blk) b.rows[n++] = kv.comp + blk * hd;
         }
-        float * qt = b.q + t * H * hd;
+        float *       qt = b.q + t * H * hd;
+        const int64_t hs = kernels::attn_scratch_floats(hd);
         threading::parallel_for(ctx.n_threads, H, 1, [&](int64_t h0, int64_t h1) {
-            for (int64_t h = h0; h < h1; ++h) {
-                float * acc = b.head_acc + h * (hd + kChunk);
-                attend_head(qt + h * hd, b.rows, n, a.attn_sink[h], scale, hd, acc, acc + hd,
-                            qt + h * hd, rule);  // o overwrites q of this head (read first)
-            }
+            // o overwrites q of these heads (the kernel reads each q before writing any output)
+            ctx.k->sparse_attn(qt, qt, hd, a.attn_sink, b.rows, n, hd, scale, rule, h0, h1,
+                               b.head_acc + h0 * hs);
         });
     }
 

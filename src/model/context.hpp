@@ -40,8 +40,9 @@ class ForwardProbe {
         (void)layer, (void)ids, (void)weights, (void)T, (void)k, (void)biased_scores, (void)E;
     }
     // Polled after every decoder block; true aborts the call with Errc::cancelled (the KV state
-    // is then partly updated for the call's positions: callers must reset it). This is how a
-    // host's cancel request stops a forward pass within one layer of work.
+    // is then partly updated for the call's positions: callers restore it, e.g. from the
+    // KvCheckpoint journal taken before the call, or reset it). This is how a host's cancel
+    // request stops a forward pass within one layer of work.
     virtual bool stop_requested(int layer) {
         (void)layer;
         return false;

@@ -226,8 +226,9 @@ TEST_CASE("api stress: sessions, cancel and busy on one model from 8 threads", "
             if (got.size() < kCancelAt + 1 || got.size() > kGuaranteeAt + 1 ||
                 !std::equal(got.begin(), got.end(), victim_ref.begin()))
                 fail(kVictim, at + std::to_string(got.size()) + " tokens, not a reference prefix");
-            // Cancelled inside a forward call: the session starts over; between tokens: it holds
-            // exactly the prompt and the tokens that were run.
+            // Cancelled inside a forward call: that call is undone (KvCheckpoint journal), the
+            // session keeps what ran before it; between tokens: it holds exactly the prompt and
+            // the tokens that were run.
             const auto & h = s->tokens();
             if (!h.empty()) {
                 const auto want = concat(victim_prompt, got);

@@ -122,6 +122,7 @@ int main(int argc, char ** argv) {
     auto r = raw ? session->generate_raw(prompt, go, on_token)
                  : session->generate({dsv4::ChatMessage::user(prompt)}, go, on_token);
     std::printf("\n");
+    std::fflush(stdout);  // the summary on stderr comes after the text
     if (!r.ok()) {
         std::fprintf(stderr, "dsv4-generate: %s\n", r.status().to_string().c_str());
         return 1;

@@ -11,6 +11,8 @@ packages=(
   catch2 libbenchmark-dev                                # tests and benchmarks
   libpcre2-dev                                           # tokenizer regexes (private)
   python3 unicode-data manpages-zh manpages-ja           # tokenizer reference corpus
+  python3-torch python3-numpy bible-kjv                  # tools/train (default model): PyTorch, KJV corpus
+  libopenblas0-pthread                                   # torch CPU matmuls ~4x faster than reference BLAS
 )
 # The tokenizer reference tests run the JS implementation of HF tokenizers (npm ci); take
 # Debian's Node.js only when no node is on PATH (a newer one may already be installed).

@@ -6,6 +6,9 @@
 #   corpus  builds WORK/corpus.txt with scripts/make-tokenizer-corpus.py, limited to the Unicode
 #           version of dsv4's regex engine             (-DSCRIPT=<py> -DTOOL=<dsv4-tokenize>)
 #   js      tokenizes the corpus with the JS implementation -> WORK/js-ids.txt
+#   js-tiny WORK/corpus-tiny.txt = the corpus + the added-token lines of -DEXTRA=<tests/js/
+#           tiny-added-tokens.txt>, tokenized line by line with the JS implementation and
+#           -DTOKENIZER=<models/dsv4-tiny/tokenizer.json> -> WORK/js-ids-tiny.txt (a line per line)
 # Missing node/npm/python3 is a failure with a message saying what to install.
 cmake_minimum_required(VERSION 3.25)
 
@@ -48,6 +51,15 @@ elseif(STEP STREQUAL "corpus")
 elseif(STEP STREQUAL "js")
   need(NODE node "the tokenizer reference tests compare with the JS implementation under Node.js")
   run("${NODE}" "${WORK}/tokenize-corpus.js" "${WORK}/corpus.txt" "${WORK}/js-ids.txt")
+elseif(STEP STREQUAL "js-tiny")
+  need(NODE node "the tokenizer reference tests compare with the JS implementation under Node.js")
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E cat "${WORK}/corpus.txt" "${EXTRA}"
+                  OUTPUT_FILE "${WORK}/corpus-tiny.txt" RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "could not write ${WORK}/corpus-tiny.txt from corpus.txt and ${EXTRA}")
+  endif()
+  run("${NODE}" "${WORK}/tokenize-corpus.js" "${WORK}/corpus-tiny.txt" "${WORK}/js-ids-tiny.txt"
+      --tokenizer "${TOKENIZER}" --lines)
 else()
-  message(FATAL_ERROR "STEP must be npm, corpus or js")
+  message(FATAL_ERROR "STEP must be npm, corpus, js or js-tiny")
 endif()

@@ -5,6 +5,10 @@
 //             with the spec's V4 added-token table;
 //  [corpus]   dsv4's ids on the >= 1 MB corpus are identical to the JS ids, and decode gives the
 //             corpus back byte for byte.
+//  [tiny]     the shipped models/dsv4-tiny/tokenizer.json (DSV4_TINY_TOKENIZER_JSON): every
+//             line of the corpus + tests/js/tiny-added-tokens.txt (WORK/corpus-tiny.txt) gives
+//             dsv4 the ids the JS implementation gave for that line, and decodes back to it.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
@@ -192,4 +196,94 @@ TEST_CASE("corpus: dsv4 ids == JS reference ids, exact round trip", "[corpus]") 
         while (d < back->size() && d < corpus.size() && (*back)[d] == corpus[d]) ++d;
         FAIL("decode(encode(corpus)) differs from the corpus at byte " << d);
     }
+}
+
+namespace {
+
+// The lines of `text`, each up to and including its "\n" (as tokenize-corpus.js --lines).
+std::vector<std::string_view> split_lines(std::string_view text) {
+    std::vector<std::string_view> lines;
+    while (!text.empty()) {
+        const size_t n   = text.find('\n');
+        const size_t len = n == std::string_view::npos ? text.size() : n + 1;
+        lines.push_back(text.substr(0, len));
+        text.remove_prefix(len);
+    }
+    return lines;
+}
+
+V parse_ids(std::string_view line) {
+    V                  ids;
+    std::istringstream in{std::string(line)};
+    for (int32_t id; in >> id;) ids.push_back(id);
+    return ids;
+}
+
+}  // namespace
+
+TEST_CASE("corpus line by line: dsv4 ids == JS ids with models/dsv4-tiny's tokenizer.json",
+          "[tiny]") {
+    const std::string text = read_file(kWork + "/corpus-tiny.txt");
+    REQUIRE(text.size() >= 1000000);
+    const std::string js_text = read_file(kWork + "/js-ids-tiny.txt");
+    const auto        lines   = split_lines(text);
+    auto              js      = split_lines(js_text);
+    for (auto & l : js) {
+        if (!l.empty() && l.back() == '\n') l.remove_suffix(1);
+    }
+    {
+        INFO("corpus-tiny.txt has " << lines.size() << " lines, js-ids-tiny.txt " << js.size());
+        REQUIRE(lines.size() == js.size());
+    }
+    const auto loaded = dsv4::Tokenizer::load(DSV4_TINY_TOKENIZER_JSON);
+    {
+        INFO(loaded.status().to_string());
+        REQUIRE(loaded.ok());
+    }
+    const dsv4::Tokenizer & tok = loaded.value();
+    // The added-token lines must reach the added-token path (ids from the file's own table).
+    std::vector<int32_t> added;
+    for (const char * t : {"<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>",
+                           "<｜Assistant｜>", "<think>", "</think>"}) {
+        INFO(t);
+        REQUIRE(tok.token_id(t) >= 0);
+        added.push_back(tok.token_id(t));
+    }
+
+    size_t     n_ids = 0, n_added = 0, n_diff = 0, n_round_trip = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < lines.size(); ++i) {
+        const V ids = enc(tok, std::string(lines[i]));
+        const V ref = parse_ids(js[i]);
+        n_ids += ids.size();
+        for (const int32_t id : ids) {
+            n_added += std::find(added.begin(), added.end(), id) != added.end() ? 1 : 0;
+        }
+        if (ids != ref) {
+            size_t first = 0;
+            while (first < ids.size() && first < ref.size() && ids[first] == ref[first]) ++first;
+            if (++n_diff <= 5) {
+                FAIL_CHECK("line " << i + 1 << ": \"" << show(lines[i].substr(0, 160)) << "\"\n"
+                                   << "  first difference at id #" << first << "\n"
+                                   << "  dsv4: " << ids_around(ids, first) << "\n"
+                                   << "  JS:   " << ids_around(ref, first) << "\n"
+                                   << "  (" << ids.size() << " vs " << ref.size() << " ids)");
+            }
+        }
+        const auto back = tok.decode(ids);
+        if (!back.ok() || *back != lines[i]) {
+            if (++n_round_trip <= 5) {
+                FAIL_CHECK("line " << i + 1 << ": decode(encode(line)) != line: \""
+                                   << show(lines[i].substr(0, 160)) << "\"");
+            }
+        }
+    }
+    const auto s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf(
+        "tiny tokenizer: %zu lines, %zu bytes -> %zu ids (%zu added-token ids); "
+        "dsv4 encode + decode %.2f s\n",
+        lines.size(), text.size(), n_ids, n_added, s);
+    CHECK(n_diff == 0);
+    CHECK(n_round_trip == 0);
+    CHECK(n_added >= 20);
 }

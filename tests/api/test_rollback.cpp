@@ -25,6 +25,7 @@
 
 #include "api/cancel_probe.hpp"
 #include "api/model_impl.hpp"
+#include "api/session_helpers.hpp"
 #include "dsv4/dsv4.hpp"
 #include "model/forward.hpp"
 #include "model/make_model.hpp"
@@ -283,24 +284,8 @@ Session new_session(int32_t max_batch = 256) {
     return std::move(s).value();
 }
 
-GenerateOptions greedy(int32_t n) {
-    GenerateOptions o;
-    o.max_tokens           = n;
-    o.sampling.temperature = 0.0f;
-    return o;
-}
-
-std::vector<int32_t> run_tokens(Session & s, const std::vector<int32_t> & prompt,
-                                const GenerateOptions & o, GenerateStats * stats = nullptr) {
-    std::vector<int32_t> out;
-    auto                 r = s.generate_tokens(prompt, o, [&](const TokenEvent & e) {
-        out.push_back(e.token);
-        return Control::proceed;
-    });
-    REQUIRE(r.ok());
-    if (stats) *stats = r->stats;
-    return out;
-}
+using test::greedy;
+using test::run_tokens;
 
 std::vector<float> eval(Session & s, const std::vector<int32_t> & t) {
     auto r = s.eval(t);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "api/session_helpers.hpp"
 #include "dsv4/dsv4.hpp"
 #include "test_util.hpp"
 
@@ -62,24 +63,8 @@ std::string read_file(const std::string & path) {
     return s;
 }
 
-GenerateOptions greedy(int32_t n) {
-    GenerateOptions o;
-    o.max_tokens           = n;
-    o.sampling.temperature = 0.0f;
-    return o;
-}
-
-std::vector<int32_t> run_tokens(Session & s, const std::vector<int32_t> & prompt,
-                                const GenerateOptions & o, GenerateStats * stats = nullptr) {
-    std::vector<int32_t> out;
-    auto                 r = s.generate_tokens(prompt, o, [&](const TokenEvent & e) {
-        out.push_back(e.token);
-        return Control::proceed;
-    });
-    REQUIRE(r.ok());
-    if (stats) *stats = r->stats;
-    return out;
-}
+using test::greedy;
+using test::run_tokens;
 
 }  // namespace
 

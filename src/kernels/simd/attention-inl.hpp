@@ -181,32 +181,6 @@ struct alignas(64) IdxKeys {
 };
 
 #if defined(__AVX512F__)
-// In-register transpose of a 16×16 dword matrix: r[i] = row i  ->  r[j] = column j.
-inline void attn_transpose16(__m512i r[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i]     = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {  // r[4i+e], 128-bit lane L: rows 4i..4i+3 of column 4L+e
-        r[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int e = 0; e < 4; ++e) {
-        const __m512i a = _mm512_shuffle_i32x4(r[e], r[4 + e], 0x44);
-        const __m512i b = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0x44);
-        const __m512i c = _mm512_shuffle_i32x4(r[e], r[4 + e], 0xEE);
-        const __m512i d = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0xEE);
-        t[e]            = _mm512_shuffle_i32x4(a, b, 0x88);  // column e
-        t[4 + e]        = _mm512_shuffle_i32x4(a, b, 0xDD);  // column 4 + e
-        t[8 + e]        = _mm512_shuffle_i32x4(c, d, 0x88);
-        t[12 + e]       = _mm512_shuffle_i32x4(c, d, 0xDD);
-    }
-    for (int i = 0; i < 16; ++i) r[i] = t[i];
-}
-
 // Blocks [0, nb) of the tile starting at `keys` (nb <= kIdxTile; missing blocks are zero).
 inline void idx_pack(IdxKeys & k, const uint16_t * keys, int64_t ihd, int64_t nb) {
     const int64_t np = ihd / 2;
@@ -220,7 +194,7 @@ inline void idx_pack(IdxKeys & k, const uint16_t * keys, int64_t ihd, int64_t nb
                 r[i]            = c < nb ? _mm512_maskz_loadu_epi32(m, keys + c * ihd + 2 * p0)
                                          : _mm512_setzero_si512();
             }
-            attn_transpose16(r);
+            transpose16_epi32(r);  // linear-inl.hpp
             for (int64_t j = 0; j < w; ++j) _mm512_store_si512(k.kt[v][p0 + j], r[j]);
         }
     }

@@ -151,6 +151,34 @@ inline void prefetch_rows(const uint8_t * base, int64_t row_bytes, int64_t N, in
                      _MM_HINT_T0);
 }
 
+#if defined(__AVX512F__)
+// In-register transpose of a 16×16 dword matrix: r[i] (row i) -> r[j] (column j).
+inline void transpose16_epi32(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i]     = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // r[4i+e], lane L: rows 4i..4i+3 of column 4L+e
+        r[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int e = 0; e < 4; ++e) {
+        const __m512i a = _mm512_shuffle_i32x4(r[e], r[4 + e], 0x44);
+        const __m512i b = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0x44);
+        const __m512i c = _mm512_shuffle_i32x4(r[e], r[4 + e], 0xEE);
+        const __m512i d = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0xEE);
+        t[e]            = _mm512_shuffle_i32x4(a, b, 0x88);
+        t[4 + e]        = _mm512_shuffle_i32x4(a, b, 0xDD);
+        t[8 + e]        = _mm512_shuffle_i32x4(c, d, 0x88);
+        t[12 + e]       = _mm512_shuffle_i32x4(c, d, 0xDD);
+    }
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+#endif
+
 #if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
 // =============================================================================================
 // AVX-512 BF16 path
@@ -415,32 +443,6 @@ constexpr int     kTokenGroup    = 12;
 struct alignas(64) Panel {
     uint32_t w[kPanelChunk / 2][kPanelRows];
 };
-
-// In-register transpose of a 16×16 dword matrix: r[i] (row i) -> r[j] (column j).
-inline void transpose16_epi32(__m512i r[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i]     = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {  // r[4i+e], lane L: rows 4i..4i+3 of column 4L+e
-        r[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int e = 0; e < 4; ++e) {
-        const __m512i a = _mm512_shuffle_i32x4(r[e], r[4 + e], 0x44);
-        const __m512i b = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0x44);
-        const __m512i c = _mm512_shuffle_i32x4(r[e], r[4 + e], 0xEE);
-        const __m512i d = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0xEE);
-        t[e]            = _mm512_shuffle_i32x4(a, b, 0x88);
-        t[4 + e]        = _mm512_shuffle_i32x4(a, b, 0xDD);
-        t[8 + e]        = _mm512_shuffle_i32x4(c, d, 0x88);
-        t[12 + e]       = _mm512_shuffle_i32x4(c, d, 0xDD);
-    }
-    for (int i = 0; i < 16; ++i) r[i] = t[i];
-}
 
 // Adds the per-word exponent offset `off` (words) to every non-zero bf16 magnitude of v.
 inline __m512i fold_scale(__m512i v, __m512i off) {

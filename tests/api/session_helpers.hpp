@@ -1,0 +1,33 @@
+// Helpers shared by the Session test executables (tests/api).
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <vector>
+
+#include "dsv4/dsv4.hpp"
+
+namespace dsv4::test {
+
+// Greedy decoding of at most n tokens.
+inline GenerateOptions greedy(int32_t n) {
+    GenerateOptions o;
+    o.max_tokens           = n;
+    o.sampling.temperature = 0.0f;
+    return o;
+}
+
+// generate_tokens with a callback that collects the generated ids; the call must succeed.
+inline std::vector<int32_t> run_tokens(Session & s, const std::vector<int32_t> & prompt,
+                                       const GenerateOptions & o, GenerateStats * stats = nullptr) {
+    std::vector<int32_t> out;
+    auto                 r = s.generate_tokens(prompt, o, [&](const TokenEvent & e) {
+        out.push_back(e.token);
+        return Control::proceed;
+    });
+    REQUIRE(r.ok());
+    if (stats) *stats = r->stats;
+    return out;
+}
+
+}  // namespace dsv4::test

@@ -3,11 +3,24 @@
 
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "dsv4/dsv4.hpp"
 
 namespace dsv4::test {
+
+// The golden-a model (tests/data/golden-a), loaded once per test executable, 2 threads.
+inline const Model & golden_model() {
+    static Model m = [] {
+        LoadOptions o;
+        o.n_threads = 2;
+        auto r      = Model::load(std::string(DSV4_TEST_DATA_DIR) + "/golden-a", o);
+        REQUIRE(r.ok());
+        return std::move(r).value();
+    }();
+    return m;
+}
 
 // Greedy decoding of at most n tokens.
 inline GenerateOptions greedy(int32_t n) {

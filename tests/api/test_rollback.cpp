@@ -264,16 +264,7 @@ TEST_CASE("api rollback: an armed checkpoint is dropped when its call does not c
 
 namespace {
 
-const Model & golden_model() {
-    static Model m = [] {
-        LoadOptions o;
-        o.n_threads = 2;
-        auto r      = Model::load(kGolden, o);
-        REQUIRE(r.ok());
-        return std::move(r).value();
-    }();
-    return m;
-}
+using test::golden_model;
 
 Session new_session(int32_t max_batch = 256) {
     SessionOptions so;

@@ -27,16 +27,7 @@ std::vector<int32_t> manifest_ids(const char * key) {
     return v;
 }
 
-const Model & golden_model() {
-    static Model m = [] {
-        LoadOptions o;
-        o.n_threads = 2;
-        auto r      = Model::load(kGolden, o);
-        REQUIRE(r.ok());
-        return std::move(r).value();
-    }();
-    return m;
-}
+using test::golden_model;
 
 // The first 40 prompt tokens: enough for every state kind (window, a few compressed blocks)
 // and cheap; the greedy test uses the whole prompt.

@@ -55,6 +55,7 @@
 #include "dsv4/model.hpp"
 #include "model/config.hpp"
 #include "model/inventory.hpp"
+#include "read_probe.hpp"
 #include "threading/parallel.hpp"
 
 #ifndef DSV4_FLASH_CONFIG
@@ -219,42 +220,11 @@ bool parse_args(int argc, char ** argv, Args * a) {
 
 // ---- machine -----------------------------------------------------------------------------
 
-// Streaming-read probe (same idea as dsv4-bench-kernels, written for this tool): every thread
-// sums its share of a buffer far larger than any cache as 8 interleaved streams (a GEMV reads
-// several weight rows at once; one stream per core under-uses the prefetchers). Best of 5.
-float sum_streams(const float * p, int64_t n) {
-    constexpr int kStreams = 8, kLanes = 16;
-    const int64_t m                     = n / kStreams / kLanes * kLanes;
-    float         acc[kStreams][kLanes] = {};
-    for (int64_t i = 0; i < m; i += kLanes)
-        for (int s = 0; s < kStreams; ++s)
-            for (int l = 0; l < kLanes; ++l) acc[s][l] += p[s * m + i + l];
-    float sum = 0.0f;
-    for (int s = 0; s < kStreams; ++s)
-        for (int l = 0; l < kLanes; ++l) sum += acc[s][l];
-    return sum;
-}
-
-volatile float g_sink = 0.0f;
-
+// Streaming-read probe (benchmarks/read_probe.hpp), on a buffer of `mib` MiB that exists only
+// while it runs.
 double measure_read_bw(int threads, int64_t mib) {
-    const size_t             bytes = static_cast<size_t>(mib) << 20;  // freed again before loading
-    const int64_t            n     = static_cast<int64_t>(bytes / sizeof(float));
-    std::unique_ptr<float[]> buf(new (std::nothrow) float[static_cast<size_t>(n)]);
-    if (!buf) return 0.0;
-    for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<float>(i & 1023) * 0x1p-10f;
-    double best = 0.0;
-    for (int rep = 0; rep < 5; ++rep) {
-        float        part[64] = {};
-        const double t0       = now_s();
-        dsv4::threading::parallel_for(threads, n, int64_t{1} << 20, [&](int64_t b, int64_t e) {
-            part[(b >> 20) % 64] += sum_streams(buf.get() + b, e - b);
-        });
-        const double dt = now_s() - t0;
-        for (float f : part) g_sink = g_sink + f;
-        best = std::max(best, static_cast<double>(bytes) / dt / 1e9);
-    }
-    return best;
+    const dsv4::bench::HugeBuf buf(static_cast<size_t>(mib) << 20);
+    return dsv4::bench::measure_read_bw(threads, buf);
 }
 
 uint64_t meminfo_bytes(const char * key) {

@@ -2,11 +2,14 @@
 // shapes, against limits measured in the same run.
 //
 // GEMV benchmarks report `GBps` (weight bytes streamed per second, scales included) and
-// `pct_bw` (that, as a percentage of the streaming-read bandwidth this program measured at the
-// same thread count just before). GEMM benchmarks report `GFLOPs` (2·N·K·T per product) and
-// `pct_peak` (percentage of the fp32 FMA peak measured with the same table and thread count).
-// The weights of every GEMV are cycled through enough copies (>= 512 MiB in all) that they come
-// from DRAM, not from the caches, as in a real decode step.
+// `pct_bw` (that, as a percentage of the streaming-read bandwidth of benchmarks/read_probe.hpp,
+// measured at the same thread count immediately before each GEMV benchmark: this VM's
+// bandwidth drifts by up to ±20 % over minutes, so a probe taken once at start-up would not
+// describe the memory system a later benchmark ran on; the start-up values are in the context).
+// GEMM benchmarks report `GFLOPs` (2·N·K·T per product) and `pct_peak` (percentage of the fp32 FMA
+// peak measured with the same table and thread count). The weights of every GEMV are cycled through
+// enough copies (>= 512 MiB in all) that they come from DRAM, not from the caches, as in a real
+// decode step.
 //
 // Usage: dsv4-bench-kernels [--arch=NAME] [google-benchmark flags, e.g.
 //        --benchmark_format=json --benchmark_filter=gemv]
@@ -24,6 +27,7 @@
 
 #include "dsv4/system.hpp"
 #include "kernels/kernel_table.hpp"
+#include "read_probe.hpp"
 #include "threading/parallel.hpp"
 
 namespace {
@@ -32,9 +36,13 @@ using dsv4::kernels::KernelTable;
 
 const KernelTable * g_k = nullptr;
 
+// Weights live where WeightLoad::read puts them: anonymous memory with huge pages requested.
 struct Buf {
-    explicit Buf(size_t n)
-        : size(n), p(static_cast<uint8_t *>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {
+    explicit Buf(size_t n) : mem(std::max<size_t>(n, 64)), size(n), p(mem.data()) {
+        if (!p) {
+            std::fprintf(stderr, "dsv4-bench-kernels: cannot map %zu bytes\n", n);
+            std::exit(1);
+        }
         // Touch with non-trivial bytes (no NaN e4m3 codes) so pages are real and data varied.
         uint32_t s = 0x9E3779B9u;
         for (size_t i = 0; i < n; ++i) {
@@ -42,11 +50,9 @@ struct Buf {
             p[i] = static_cast<uint8_t>(s % 0x7E);  // codes 0..0x7D
         }
     }
-    ~Buf() { std::free(p); }
-    Buf(const Buf &)                 = delete;
-    Buf &     operator=(const Buf &) = delete;
-    size_t    size;
-    uint8_t * p;
+    dsv4::bench::HugeBuf mem;
+    size_t               size;
+    uint8_t *            p;
 };
 
 // ---- machine limits, measured once per thread count -----------------------------------------
@@ -59,40 +65,9 @@ double now_s() {
         .count();
 }
 
-// Streaming-read probe: each thread sums its share of a 1 GiB buffer as 8 interleaved streams
-// (like a GEMV reading several weight rows at once; a single stream per core leaves the
-// prefetchers under-used and under-reports the bus). Plain C++: the compiler vectorises the
-// adds, which are far cheaper than the memory traffic.
-float read_streams(const float * p, int64_t n) {
-    constexpr int kS = 8, kL = 16;
-    const int64_t m           = n / kS / kL * kL;
-    float         acc[kS][kL] = {};
-    for (int64_t i = 0; i < m; i += kL)
-        for (int s = 0; s < kS; ++s)
-            for (int l = 0; l < kL; ++l) acc[s][l] += p[s * m + i + l];
-    float sum = 0.0f;
-    for (int s = 0; s < kS; ++s)
-        for (int l = 0; l < kL; ++l) sum += acc[s][l];
-    return sum;
-}
-
 double measure_read_bw(int threads) {
-    static Buf          buf(size_t(1) << 30);  // 1 GiB: far beyond any L3
-    const int64_t       n = static_cast<int64_t>(buf.size / sizeof(float));
-    const float *       f = reinterpret_cast<const float *>(buf.p);
-    std::vector<double> rates;
-    for (int rep = 0; rep < 5; ++rep) {
-        float        sink[64] = {};
-        const double t0       = now_s();
-        dsv4::threading::parallel_for(threads, n, 1 << 20, [&](int64_t b, int64_t e) {
-            sink[(b >> 20) % 64] += read_streams(f + b, e - b);
-        });
-        const double dt = now_s() - t0;
-        benchmark::DoNotOptimize(sink);
-        rates.push_back(static_cast<double>(buf.size) / dt / 1e9);
-    }
-    std::sort(rates.begin(), rates.end());
-    return rates[rates.size() - 1];  // best of 5: the bandwidth the machine can deliver
+    static dsv4::bench::HugeBuf buf(size_t(1) << 30);  // 1 GiB: far beyond any L3
+    return dsv4::bench::measure_read_bw(threads, buf);
 }
 
 double measure_fma_peak(int threads) {
@@ -181,7 +156,8 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
     std::mt19937       rng(1);
     std::normal_distribution<float> g;
     for (float & v : x) v = g(rng);  // bf16 values are not required for timing
-    int64_t copy = 0;
+    const double bw   = hot ? g_bw[threads] : measure_read_bw(threads);
+    int64_t      copy = 0;
     for (auto _ : state) {
         const Operand * op = &ws.ops[static_cast<size_t>(copy * s.groups)];
         copy               = (copy + 1) % ws.copies;
@@ -225,9 +201,9 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
     state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
     state.counters["GBps"] =
         benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["read_bw_GBps"] = g_bw[threads];
-    state.counters["pct_bw"]       = benchmark::Counter(100.0 * bytes / 1e9 / g_bw[threads],
-                                                        benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["read_bw_GBps"] = bw;
+    state.counters["pct_bw"] =
+        benchmark::Counter(100.0 * bytes / 1e9 / bw, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // ---- GEMM (prefill) --------------------------------------------------------------------------

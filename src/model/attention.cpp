@@ -360,10 +360,21 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
     }
     const int64_t K_oa = cfg.wo_a_in();
     if (ctx.num.round_attn_out && ctx.num.round_wo_a) {
-        for (int64_t g = 0; g < G; ++g) {
-            prep_plain(ctx, b.qa, b.q + g * K_oa, H * hd, K_oa, T);
-            lin8_rows(ctx, b.z, G * OL, a.wo_a, b.qa, T, g * OL, (g + 1) * OL);
-        }
+        // Every group's activations prepared at once (group g's T rows from g·T·rb), then one
+        // parallel region over all G·OL output rows: a thread's rows are one contiguous stretch
+        // of wo_a (one weight stream), not G short regions with a fork and join each.
+        const int64_t rb = kernels::qact_row_bytes(K_oa);
+        threading::parallel_for(ctx.n_threads, G * T, 1, [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) {
+                const int64_t g = i / T, t = i % T;
+                ctx.k->act_plain(b.qa + g * T * rb, b.q + g * K_oa, H * hd, K_oa, t, t + 1);
+            }
+        });
+        threading::parallel_for(ctx.n_threads, G * OL, 16, [&](int64_t n0, int64_t n1) {
+            for (int64_t g = n0 / OL; g < G && g * OL < n1; ++g)
+                ctx.k->lin8(b.z, G * OL, a.wo_a, b.qa + g * T * rb, T, std::max(n0, g * OL),
+                            std::min(n1, (g + 1) * OL));
+        });
     } else {
         wo_a_f32(ctx, a.wo_a, b.q, T, b.z, ctx.num.round_wo_a);  // Numerics seam
     }

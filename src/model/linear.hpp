@@ -10,17 +10,12 @@
 
 namespace dsv4::model {
 
-// Prepared-activation rows (kernel_table.hpp) for T rows of K bf16 values, quantised (act_quant)
-// or not (act_plain). qa must be 64-byte aligned with T·qact_row_bytes(K) bytes.
+// Prepared-activation rows (kernel_table.hpp) for T rows of K bf16 values, quantised (act_quant).
+// qa must be 64-byte aligned with T·qact_row_bytes(K) bytes.
 inline void prep_quant(const Ctx & c, uint8_t * qa, const float * x, int64_t ldx, int64_t K,
                        int64_t T) {
     threading::parallel_for(c.n_threads, T, 1,
                             [&](int64_t t0, int64_t t1) { c.k->act_quant(qa, x, ldx, K, t0, t1); });
-}
-inline void prep_plain(const Ctx & c, uint8_t * qa, const float * x, int64_t ldx, int64_t K,
-                       int64_t T) {
-    threading::parallel_for(c.n_threads, T, 4,
-                            [&](int64_t t0, int64_t t1) { c.k->act_plain(qa, x, ldx, K, t0, t1); });
 }
 
 // y[t·ldy + n] for n in [n0, n1), t < T. Rows are split in multiples of 16 (two 8-row tiles).

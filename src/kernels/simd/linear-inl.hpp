@@ -187,8 +187,9 @@ inline void transpose16_epi32(__m512i r[16]) {
 // Private layout: [K bf16: lin8 order][K bf16: lin4 order], values xa·sa (exact in bf16).
 // lin8 order, per 64 elements: word L*8+j (L = 128-bit lane, j < 8) of the first 32 words holds
 // element L*16+j, of the second 32 words element L*16+8+j (what unpacklo/hi_epi8 produce).
-// lin4 order, per 128 elements: register i (0..3) of 32 words, word L*8+m holds element
-// 32L+8i+m (what the nibble decoder's two unpack levels produce; lane L = 32-input chunk L).
+// lin4 order, per 128 elements: register j (0..3) of 32 words, word i holds element 4i+j (what
+// the nibble decoder produces: nibble j of weight word i; lane L = words 8L..8L+7 = 32-input
+// chunk L).
 
 // 16 natural-order fp32 values (exact in bf16) -> 16 bf16 words (truncation is exact).
 inline __m256i bf16x16(const float * v) {
@@ -209,7 +210,12 @@ inline void put_private_group(uint16_t * p8, int64_t K, int64_t g, const float *
         _mm512_storeu_si512(p8 + g + 64 * c, _mm512_shuffle_i64x2(a, b, 0x88));       // 0,2,0,2
         _mm512_storeu_si512(p8 + g + 64 * c + 32, _mm512_shuffle_i64x2(a, b, 0xDD));  // 1,3,1,3
     }
-    // lin4 order: register i, lane L = inputs 32L + 8i .. +7 = 128-bit lane i of h[L].
+    // lin4 order: register j, lane L = inputs 32L + 4m + j (m < 8). Group each h[L] by j
+    // first (word 8j+m <- word 4m+j), then register j gathers 128-bit lane j of every h[L].
+    const __m512i by_j =
+        _mm512_set_epi16(31, 27, 23, 19, 15, 11, 7, 3, 30, 26, 22, 18, 14, 10, 6, 2, 29, 25, 21, 17,
+                         13, 9, 5, 1, 28, 24, 20, 16, 12, 8, 4, 0);
+    for (int j = 0; j < 4; ++j) h[j] = _mm512_permutexvar_epi16(by_j, h[j]);
     const __m512i t01a = _mm512_shuffle_i64x2(h[0], h[1], 0x44);  // h0.0 h0.1 h1.0 h1.1
     const __m512i t23a = _mm512_shuffle_i64x2(h[2], h[3], 0x44);  // h2.0 h2.1 h3.0 h3.1
     const __m512i t01b = _mm512_shuffle_i64x2(h[0], h[1], 0xEE);  // h0.2 h0.3 h1.2 h1.3
@@ -305,11 +311,11 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
             y[(t0 + t) * ldy + n + r] = round_bf16_local(_mm512_reduce_add_ps(acc[r][t]));
 }
 
-// e2m1 nibble -> bf16 bytes, replicated in the four 128-bit lanes for vpshufb, and the
-// control that spreads 4 scale bytes so that dword d of lane L holds byte L.
+// e2m1 nibble -> bf16 word, twice (32 entries: VPERMW reads 5 index bits, so bit 4 — the low
+// bit of the next nibble — selects the same value), and the control that spreads 4 scale bytes
+// so that dword d of lane L holds byte L.
 struct E2m1Tables {
-    alignas(64) uint8_t lo[64];
-    alignas(64) uint8_t hi[64];
+    alignas(64) uint16_t words[32];
     alignas(64) uint8_t ctrl[64];
 };
 constexpr uint16_t e2m1_bf16(int nib) {
@@ -318,34 +324,26 @@ constexpr uint16_t e2m1_bf16(int nib) {
 }
 constexpr E2m1Tables make_e2m1_tables() {
     E2m1Tables t{};
-    for (int i = 0; i < 64; ++i) {
-        t.lo[i]   = static_cast<uint8_t>(e2m1_bf16(i % 16) & 0xFF);
-        t.hi[i]   = static_cast<uint8_t>(e2m1_bf16(i % 16) >> 8);
-        t.ctrl[i] = (i % 4 == 0) ? static_cast<uint8_t>(i / 16) : 0x80;
-    }
+    for (int i = 0; i < 32; ++i) t.words[i] = e2m1_bf16(i % 16);
+    for (int i = 0; i < 64; ++i) t.ctrl[i] = (i % 4 == 0) ? static_cast<uint8_t>(i / 16) : 0x80;
     return t;
 }
 constexpr E2m1Tables kE2m1 = make_e2m1_tables();
 
 struct E2m1Lut {
-    __m512i lo, hi, nib, chunk_ctrl;
+    __m512i words, chunk_ctrl;
 };
 inline E2m1Lut load_e2m1_lut() {
-    return {_mm512_load_si512(kE2m1.lo), _mm512_load_si512(kE2m1.hi), _mm512_set1_epi8(0x0F),
-            _mm512_load_si512(kE2m1.ctrl)};
+    return {_mm512_load_si512(kE2m1.words), _mm512_load_si512(kE2m1.ctrl)};
 }
-// 64 FP4 bytes (128 inputs) -> four registers of 32 bf16 (lin4 order).
+// 64 FP4 bytes (128 inputs) -> four registers of 32 bf16 (lin4 order): register j holds nibble j
+// of every 16-bit weight word, looked up with one VPERMW (bits above the nibble are ignored or,
+// for bit 4, harmless: the table repeats).
 inline void decode_e2m1(const E2m1Lut & l, __m512i w, __m512i d[4]) {
-    const __m512i lo  = _mm512_and_si512(w, l.nib);
-    const __m512i hi  = _mm512_and_si512(_mm512_srli_epi16(w, 4), l.nib);
-    const __m512i lbl = _mm512_shuffle_epi8(l.lo, lo), hbl = _mm512_shuffle_epi8(l.hi, lo);
-    const __m512i lbh = _mm512_shuffle_epi8(l.lo, hi), hbh = _mm512_shuffle_epi8(l.hi, hi);
-    const __m512i e0 = _mm512_unpacklo_epi8(lbl, hbl), e1 = _mm512_unpackhi_epi8(lbl, hbl);
-    const __m512i o0 = _mm512_unpacklo_epi8(lbh, hbh), o1 = _mm512_unpackhi_epi8(lbh, hbh);
-    d[0] = _mm512_unpacklo_epi16(e0, o0);
-    d[1] = _mm512_unpackhi_epi16(e0, o0);
-    d[2] = _mm512_unpacklo_epi16(e1, o1);
-    d[3] = _mm512_unpackhi_epi16(e1, o1);
+    d[0] = _mm512_permutexvar_epi16(w, l.words);
+    d[1] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 4), l.words);
+    d[2] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 8), l.words);
+    d[3] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 12), l.words);
 }
 // The four e8m0 scales of one 128-input group as fp32 lanes 4c..4c+3 = scale of chunk c.
 inline __m512 chunk_scales(const E2m1Lut & l, const uint8_t * s4) {
@@ -391,6 +389,97 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
             y[(t0 + t) * ldy + n + r] = round_bf16_local(_mm512_reduce_add_ps(acc[r][t]));
 }
 
+// ---- decode GEMV (T = 1): one row at a time --------------------------------------------------
+// With one token there is no reuse of a decoded weight, so the tile kernels' reason for several
+// rows in flight (sharing activation loads) is small, and their cost is large: R rows are R
+// interleaved streams, a pattern the hardware prefetchers serve far worse than one sequential
+// stream (Zen 5, 2 threads: 4 interleaved rows 26-30 GB/s, one row at a time 47-50 GB/s, a plain
+// sum 60-64 GB/s; docs/kernels.md "Decode GEMV"). So a thread walks its rows in order: its part
+// of the matrix is one ascending stream, prefetched kRowPrefetch bytes ahead (into the next rows)
+// up to the end of its range. Two block accumulators alternate so the FMA chain never waits.
+constexpr int64_t kRowPrefetch = 4096;
+inline void       prefetch_ahead(const uint8_t * p, const uint8_t * end) {
+          if (p < end) _mm_prefetch(reinterpret_cast<const char *>(p), _MM_HINT_NTA);
+}
+
+// One 128-input FP8 block (two 64-byte halves) of a row times the activations: fp32 lanes.
+inline __m512 lin8_block(const E4m3Lut & lut, const uint8_t * w, const uint16_t * x) {
+    __m512i a0, b0, a1, b1;
+    decode_e4m3(lut, _mm512_loadu_si512(w), a0, b0);
+    decode_e4m3(lut, _mm512_loadu_si512(w + 64), a1, b1);
+    const __m512 p =
+        dp(dp(_mm512_setzero_ps(), a0, _mm512_load_si512(x)), b0, _mm512_load_si512(x + 32));
+    const __m512 q =
+        dp(dp(_mm512_setzero_ps(), a1, _mm512_load_si512(x + 64)), b1, _mm512_load_si512(x + 96));
+    return _mm512_add_ps(p, q);
+}
+
+void lin8_gemv(float * y, const Fp8Mat & w, const uint8_t * qa, int64_t n0, int64_t n1) {
+    const int64_t    K = w.K, nb = K / 128;
+    const E4m3Lut    lut = load_e4m3_lut();
+    const uint16_t * x   = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, 0), K));
+    const uint8_t *  end = w.w + n1 * K;
+    for (int64_t n = n0; n < n1; ++n) {
+        const uint8_t * row  = w.w + n * K;
+        const uint8_t * sc   = w.scale + (n / 128) * nb;
+        __m512          acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        int64_t         b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            prefetch_ahead(row + b * 128 + kRowPrefetch, end);
+            prefetch_ahead(row + b * 128 + kRowPrefetch + 64, end);
+            prefetch_ahead(row + b * 128 + kRowPrefetch + 128, end);
+            prefetch_ahead(row + b * 128 + kRowPrefetch + 192, end);
+            acc0 = _mm512_fmadd_ps(lin8_block(lut, row + b * 128, x + b * 128),
+                                   _mm512_set1_ps(e8m0_value(sc[b])), acc0);
+            acc1 = _mm512_fmadd_ps(lin8_block(lut, row + b * 128 + 128, x + b * 128 + 128),
+                                   _mm512_set1_ps(e8m0_value(sc[b + 1])), acc1);
+        }
+        if (b < nb) {
+            prefetch_ahead(row + b * 128 + kRowPrefetch, end);
+            prefetch_ahead(row + b * 128 + kRowPrefetch + 64, end);
+            acc0 = _mm512_fmadd_ps(lin8_block(lut, row + b * 128, x + b * 128),
+                                   _mm512_set1_ps(e8m0_value(sc[b])), acc0);
+        }
+        y[n] = round_bf16_local(_mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)));
+    }
+}
+
+// One 128-input FP4 group (64 bytes) times the activations, lane L scaled by chunk L's scale.
+inline __m512 lin4_group(const E2m1Lut & lut, const uint8_t * w, const uint8_t * s4,
+                         const uint16_t * x, __m512 acc) {
+    __m512i d[4];
+    decode_e2m1(lut, _mm512_loadu_si512(w), d);
+    const __m512 pa =
+        dp(dp(_mm512_setzero_ps(), d[0], _mm512_load_si512(x)), d[2], _mm512_load_si512(x + 64));
+    const __m512 pb = dp(dp(_mm512_setzero_ps(), d[1], _mm512_load_si512(x + 32)), d[3],
+                         _mm512_load_si512(x + 96));
+    return _mm512_fmadd_ps(_mm512_add_ps(pa, pb), chunk_scales(lut, s4), acc);
+}
+
+void lin4_gemv(float * y, const Fp4Mat & w, const uint8_t * qa, int64_t n0, int64_t n1) {
+    const int64_t    K = w.K, ng = K / 128, nc = K / 32, rb = K / 2;
+    const E2m1Lut    lut = load_e2m1_lut();
+    const uint16_t * x   = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, 0), K)) + K;
+    const uint8_t *  end = w.w + n1 * rb;
+    for (int64_t n = n0; n < n1; ++n) {
+        const uint8_t * row  = w.w + n * rb;
+        const uint8_t * sc   = w.scale + n * nc;
+        __m512          acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        int64_t         g = 0;
+        for (; g + 2 <= ng; g += 2) {
+            prefetch_ahead(row + g * 64 + kRowPrefetch, end);
+            prefetch_ahead(row + g * 64 + kRowPrefetch + 64, end);
+            acc0 = lin4_group(lut, row + g * 64, sc + g * 4, x + g * 128, acc0);
+            acc1 = lin4_group(lut, row + g * 64 + 64, sc + g * 4 + 4, x + g * 128 + 128, acc1);
+        }
+        if (g < ng) {
+            prefetch_ahead(row + g * 64 + kRowPrefetch, end);
+            acc0 = lin4_group(lut, row + g * 64, sc + g * 4, x + g * 128, acc0);
+        }
+        y[n] = round_bf16_local(_mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)));
+    }
+}
+
 // gemm_bf16: x must hold bf16 values (every caller's input is a bf16 activation); it is
 // converted to bf16 32 values at a time (exact) and multiplied with VDPBF16PS.
 template <int R>
@@ -415,6 +504,41 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
             s += x[kk] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
         }
         y[n + r] = s;
+    }
+}
+
+// Decode (T = 1) bf16 GEMV, one row at a time (see lin8_gemv): x converted to bf16 once per
+// call (exact: x holds bf16 values), four accumulators over 128 inputs per step.
+constexpr int64_t kGemvMaxK = 8192;  // stack copy of x; larger K takes gemm_bf16_rows
+void gemv_bf16(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K, int64_t n0,
+               int64_t n1) {
+    alignas(64) uint16_t xb[kGemvMaxK];
+    const int64_t        K32 = K / 32 * 32;
+    for (int64_t k = 0; k < K32; k += 32)
+        _mm512_store_si512(xb + k, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16),
+                                                                _mm512_loadu_ps(x + k)));
+    const auto * end = reinterpret_cast<const uint8_t *>(w + (n1 - 1) * ldw + K);
+    for (int64_t n = n0; n < n1; ++n) {
+        const uint16_t * row = w + n * ldw;
+        const auto *     rb  = reinterpret_cast<const uint8_t *>(row);
+        __m512           a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t          k = 0;
+        for (; k + 128 <= K32; k += 128) {
+            for (int j = 0; j < 4; ++j) prefetch_ahead(rb + 2 * k + kRowPrefetch + 64 * j, end);
+            a0 = dp(a0, _mm512_loadu_si512(row + k), _mm512_load_si512(xb + k));
+            a1 = dp(a1, _mm512_loadu_si512(row + k + 32), _mm512_load_si512(xb + k + 32));
+            a2 = dp(a2, _mm512_loadu_si512(row + k + 64), _mm512_load_si512(xb + k + 64));
+            a3 = dp(a3, _mm512_loadu_si512(row + k + 96), _mm512_load_si512(xb + k + 96));
+        }
+        for (; k < K32; k += 32)
+            a0 = dp(a0, _mm512_loadu_si512(row + k), _mm512_load_si512(xb + k));
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        for (; k < K; ++k) {
+            uint16_t bits;
+            __builtin_memcpy(&bits, row + k, 2);
+            s += x[k] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
+        }
+        y[n] = s;
     }
 }
 
@@ -737,6 +861,94 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
             y[(t0 + t) * ldy + n + r] = round_bf16_local(hsum256(acc[r][t]));
 }
 
+// Decode GEMV (T = 1), one row at a time: see the AVX-512 BF16 path.
+constexpr int64_t kRowPrefetch = 4096;
+inline void       prefetch_ahead(const uint8_t * p, const uint8_t * end) {
+          if (p < end) _mm_prefetch(reinterpret_cast<const char *>(p), _MM_HINT_NTA);
+}
+
+void lin8_gemv(float * y, const Fp8Mat & w, const uint8_t * qa, int64_t n0, int64_t n1) {
+    const int64_t   K = w.K, nb = K / 128;
+    const float *   x   = reinterpret_cast<const float *>(qa_private(qa_row(qa, K, 0), K));
+    const uint8_t * end = w.w + n1 * K;
+    for (int64_t n = n0; n < n1; ++n) {
+        const uint8_t * row = w.w + n * K;
+        const uint8_t * sc  = w.scale + (n / 128) * nb;
+        __m256          acc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            prefetch_ahead(row + b * 128 + kRowPrefetch, end);
+            prefetch_ahead(row + b * 128 + kRowPrefetch + 64, end);
+            __m256 p0 = _mm256_setzero_ps(), p1 = _mm256_setzero_ps();
+            for (int64_t k = b * 128; k < b * 128 + 128; k += 16) {
+                __m256 wa, wb;
+                decode_e4m3_16(row + k, wa, wb);
+                p0 = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x + k), p0);
+                p1 = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x + k + 8), p1);
+            }
+            acc = _mm256_fmadd_ps(_mm256_add_ps(p0, p1), _mm256_set1_ps(e8m0_value(sc[b]) * 256.0f),
+                                  acc);
+        }
+        y[n] = round_bf16_local(hsum256(acc));
+    }
+}
+
+void lin4_gemv(float * y, const Fp4Mat & w, const uint8_t * qa, int64_t n0, int64_t n1) {
+    const int64_t   K = w.K, nc = K / 32, rb = K / 2;
+    const float *   x   = reinterpret_cast<const float *>(qa_private(qa_row(qa, K, 0), K));
+    const uint8_t * end = w.w + n1 * rb;
+    for (int64_t n = n0; n < n1; ++n) {
+        const uint8_t * row = w.w + n * rb;
+        const uint8_t * sc  = w.scale + n * nc;
+        __m256          acc = _mm256_setzero_ps();
+        for (int64_t c = 0; c < nc; ++c) {
+            if ((c & 3) == 0) prefetch_ahead(row + c * 16 + kRowPrefetch, end);
+            __m256 d[4];
+            decode_e2m1_32(row + c * 16, d);
+            const float * xc = x + c * 32;
+            __m256        p0 = _mm256_mul_ps(d[0], _mm256_loadu_ps(xc));
+            __m256        p1 = _mm256_mul_ps(d[1], _mm256_loadu_ps(xc + 8));
+            p0               = _mm256_fmadd_ps(d[2], _mm256_loadu_ps(xc + 16), p0);
+            p1               = _mm256_fmadd_ps(d[3], _mm256_loadu_ps(xc + 24), p1);
+            acc = _mm256_fmadd_ps(_mm256_add_ps(p0, p1), _mm256_set1_ps(e8m0_value(sc[c]) * 0.5f),
+                                  acc);
+        }
+        y[n] = round_bf16_local(hsum256(acc));
+    }
+}
+
+// Decode (T = 1) bf16 GEMV, one row at a time, four accumulators over 32 inputs per step.
+constexpr int64_t kGemvMaxK = INT64_MAX;  // no copy of x needed here
+inline __m256     widen_bf16(const uint16_t * p) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p))), 16));
+}
+void gemv_bf16(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K, int64_t n0,
+               int64_t n1) {
+    const auto * end = reinterpret_cast<const uint8_t *>(w + (n1 - 1) * ldw + K);
+    for (int64_t n = n0; n < n1; ++n) {
+        const uint16_t * row = w + n * ldw;
+        const auto *     rb  = reinterpret_cast<const uint8_t *>(row);
+        __m256           a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t          k = 0;
+        for (; k + 32 <= K; k += 32) {
+            prefetch_ahead(rb + 2 * k + kRowPrefetch, end);
+            a0 = _mm256_fmadd_ps(widen_bf16(row + k), _mm256_loadu_ps(x + k), a0);
+            a1 = _mm256_fmadd_ps(widen_bf16(row + k + 8), _mm256_loadu_ps(x + k + 8), a1);
+            a2 = _mm256_fmadd_ps(widen_bf16(row + k + 16), _mm256_loadu_ps(x + k + 16), a2);
+            a3 = _mm256_fmadd_ps(widen_bf16(row + k + 24), _mm256_loadu_ps(x + k + 24), a3);
+        }
+        for (; k + 8 <= K; k += 8)
+            a0 = _mm256_fmadd_ps(widen_bf16(row + k), _mm256_loadu_ps(x + k), a0);
+        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; k < K; ++k) {
+            uint16_t bits;
+            __builtin_memcpy(&bits, row + k, 2);
+            s += x[k] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
+        }
+        y[n] = s;
+    }
+}
+
 template <int R>
 void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K,
                     int64_t n, int64_t n_end) {
@@ -776,8 +988,10 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
         for (int64_t t0 = 0; t0 < T; t0 += 4) {                                             \
             const int64_t tn = (T - t0) < 4 ? (T - t0) : 4;                                 \
             int64_t       n  = n0;                                                          \
-            if (tn == 1) /* decode: 4 rows in flight (4 weight streams, more ILP) */        \
-                for (; n + 4 <= n1; n += 4) NAME##_tile<4, 1>(y, ldy, w, qa, t0, n);        \
+            if (tn == 1) { /* decode: one sequential stream per thread */                   \
+                NAME##_gemv(y + t0 * ldy, w, qa_row(qa, w.K, t0), n0, n1);                  \
+                continue;                                                                   \
+            }                                                                               \
             for (; n + 2 <= n1; n += 2) {                                                   \
                 switch (tn) {                                                               \
                     case 1: NAME##_tile<2, 1>(y, ldy, w, qa, t0, n); break;                 \
@@ -829,6 +1043,10 @@ void lin4(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t 
 
 void gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const float * x,
                int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1) {
+    if (T == 1 && K <= kGemvMaxK && n1 > n0) {
+        gemv_bf16(y, w, ldw, x, K, n0, n1);
+        return;
+    }
     for (int64_t t = 0; t < T; ++t) {
         int64_t n = n0;
         for (; n + 4 <= n1; n += 4) gemm_bf16_rows<4>(y + t * ldy, w, ldw, x + t * ldx, K, n, n1);

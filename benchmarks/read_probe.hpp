@@ -29,7 +29,7 @@ namespace dsv4::bench {
 // Anonymous, 64-byte aligned (page aligned) memory with transparent huge pages requested;
 // null if the mapping fails. Contents are zero until written.
 class HugeBuf {
-public:
+  public:
     explicit HugeBuf(size_t bytes) : size_(bytes) {
         void * p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) return;
@@ -40,11 +40,11 @@ public:
         if (p_) munmap(p_, size_);
     }
     HugeBuf(const HugeBuf &)             = delete;
-    HugeBuf &  operator=(const HugeBuf &) = delete;
-    uint8_t *  data() const { return p_; }
-    size_t     size() const { return size_; }
+    HugeBuf & operator=(const HugeBuf &) = delete;
+    uint8_t * data() const { return p_; }
+    size_t    size() const { return size_; }
 
-private:
+  private:
     size_t    size_ = 0;
     uint8_t * p_    = nullptr;
 };
@@ -55,8 +55,8 @@ constexpr int kLanes = 16;  // floats per accumulator row: the compiler vectoris
 
 // n floats as 8 interleaved streams (8 equal parts read side by side).
 inline float sum_interleaved(const float * p, int64_t n) {
-    constexpr int kStreams = 8;
-    const int64_t m        = n / kStreams / kLanes * kLanes;
+    constexpr int kStreams              = 8;
+    const int64_t m                     = n / kStreams / kLanes * kLanes;
     float         acc[kStreams][kLanes] = {};
     for (int64_t i = 0; i < m; i += kLanes)
         for (int s = 0; s < kStreams; ++s)
@@ -71,8 +71,8 @@ inline float sum_interleaved(const float * p, int64_t n) {
 // hint H (3 = T0, 0 = NTA).
 template <int H>
 inline float sum_sequential(const float * p, int64_t n) {
-    constexpr int kAcc                 = 4;
-    const int64_t m                    = n / (kAcc * kLanes) * (kAcc * kLanes);
+    constexpr int kAcc              = 4;
+    const int64_t m                 = n / (kAcc * kLanes) * (kAcc * kLanes);
     float         acc[kAcc][kLanes] = {};
     for (int64_t i = 0; i < m; i += kAcc * kLanes) {
         if (i + 1024 < m) {
@@ -105,9 +105,9 @@ inline double measure_read_bw(int threads, const HugeBuf & buf) {
     auto *        f = reinterpret_cast<float *>(buf.data());
     const int64_t n = static_cast<int64_t>(buf.size() / sizeof(float));
     for (int64_t i = 0; i < n; i += 1024) f[i] = static_cast<float>(i & 1023) * 0x1p-10f;
-    double          best = 0.0;
-    volatile float  sink = 0.0f;
-    const int64_t   grain = int64_t{1} << 20;
+    double         best  = 0.0;
+    volatile float sink  = 0.0f;
+    const int64_t  grain = int64_t{1} << 20;
     for (int reader = 0; reader < 3; ++reader)
         for (int rep = 0; rep < 5; ++rep) {
             float        part[64] = {};

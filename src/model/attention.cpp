@@ -236,9 +236,13 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
                     static_cast<float>(rp.beta_slow));
 
     // ---- 1. batched projections --------------------------------------------------------
+    // Products sharing an input run as one parallel region each (run_rows, linear.hpp).
     prep_quant(ctx, b.qa, x, dim, dim, T);
-    lin8_all(ctx, b.qr, ql, a.wq_a, b.qa, T);
-    lin8_all(ctx, b.kv, hd, a.wkv, b.qa, T);
+    {
+        const RowJob jobs[] = {RowJob::lin8(b.qr, ql, a.wq_a, b.qa, T),
+                               RowJob::lin8(b.kv, hd, a.wkv, b.qa, T)};
+        run_rows(ctx, jobs, 2);
+    }
     for (int64_t t = 0; t < T; ++t) {
         ctx.k->rmsnorm_bf16(b.qr + t * ql, b.qr + t * ql, a.q_norm, ql, eps);
         float * k = b.kv + t * hd;
@@ -248,8 +252,11 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
         ctx.k->fp8sim(k, hd - rd, 64);
     }
     prep_quant(ctx, b.qa, b.qr, ql, ql, T);
-    lin8_all(ctx, b.q, H * hd, a.wq_b, b.qa, T);
-    if (a.has_indexer) lin8_all(ctx, b.iq, ih * ihd, a.indexer.wq_b, b.qa, T);
+    {
+        const RowJob jobs[] = {RowJob::lin8(b.q, H * hd, a.wq_b, b.qa, T),
+                               RowJob::lin8(b.iq, ih * ihd, a.indexer.wq_b, b.qa, T)};
+        run_rows(ctx, jobs, a.has_indexer ? 2 : 1);
+    }
     const auto q_norm = ctx.num.q_norm_bf16 ? &q_head_rms : &q_head_rms_f32;
     threading::parallel_for(ctx.n_threads, T, 1, [&](int64_t t0, int64_t t1) {
         alignas(64) float lc[kMaxHeadDim / 2], ls[kMaxHeadDim / 2];  // this thread's RoPE table
@@ -268,17 +275,23 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
         }
     });
     const int64_t coff = ratio == 4 ? 2 : 1;
-    if (a.has_compressor) {
-        const CompressorWeights & c = a.compressor;
-        gemm_bf16_all(ctx, b.ca, coff * hd, c.wkv.w, coff * hd, dim, x, dim, T);
-        gemm_bf16_all(ctx, b.cg, coff * hd, c.wgate.w, coff * hd, dim, x, dim, T);
+    {  // the compressors' and the indexer's bf16 products of x, one region
+        RowJob jobs[5];
+        int    n = 0;
+        if (a.has_compressor) {
+            const CompressorWeights & c = a.compressor;
+            jobs[n++] = RowJob::bf16(b.ca, coff * hd, c.wkv.w, coff * hd, dim, x, dim, T);
+            jobs[n++] = RowJob::bf16(b.cg, coff * hd, c.wgate.w, coff * hd, dim, x, dim, T);
+        }
+        if (a.has_indexer) {
+            const CompressorWeights & c = a.indexer.compressor;
+            jobs[n++] = RowJob::bf16(b.ia, 2 * ihd, c.wkv.w, 2 * ihd, dim, x, dim, T);
+            jobs[n++] = RowJob::bf16(b.ig, 2 * ihd, c.wgate.w, 2 * ihd, dim, x, dim, T);
+            jobs[n++] = RowJob::bf16(b.iw, ih, a.indexer.weights_proj.w, ih, dim, x, dim, T);
+        }
+        run_rows(ctx, jobs, n);
     }
     if (a.has_indexer) {
-        const CompressorWeights & c = a.indexer.compressor;
-        gemm_bf16_all(ctx, b.ia, 2 * ihd, c.wkv.w, 2 * ihd, dim, x, dim, T);
-        gemm_bf16_all(ctx, b.ig, 2 * ihd, c.wgate.w, 2 * ihd, dim, x, dim, T);
-        const Bf16Mat & wp = a.indexer.weights_proj;
-        gemm_bf16_all(ctx, b.iw, ih, wp.w, ih, dim, x, dim, T);
         const float scale = static_cast<float>(cfg.indexer_scale());
         if (ctx.num.round_index_scores) {
             for (int64_t i = 0; i < T * ih; ++i)

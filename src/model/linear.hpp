@@ -3,6 +3,7 @@
 // in one place.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "model/context.hpp"
@@ -35,6 +36,56 @@ inline void gemm_bf16_all(const Ctx & c, float * y, int64_t ldy, const uint16_t 
                           int64_t K, const float * x, int64_t ldx, int64_t T) {
     threading::parallel_for(c.n_threads, N, 16, [&](int64_t a, int64_t b) {
         c.k->gemm_bf16(y, ldy, w, K, x, ldx, K, T, a, b);
+    });
+}
+
+// One product of a fused group (run_rows): y[t·ldy + n] for its N output rows, either FP8
+// weights × prepared activations (lin8) or bf16 weights × bf16-valued fp32 x (gemm_bf16).
+struct RowJob {
+    float *                 y   = nullptr;
+    int64_t                 ldy = 0, N = 0, T = 0;
+    const kernels::Fp8Mat * w8  = nullptr;  // lin8 when set
+    const uint8_t *         qa  = nullptr;
+    const uint16_t *        wb  = nullptr;  // gemm_bf16 otherwise
+    const float *           x   = nullptr;
+    int64_t                 ldx = 0, K = 0;
+
+    static RowJob lin8(float * y, int64_t ldy, const kernels::Fp8Mat & w, const uint8_t * qa,
+                       int64_t T) {
+        RowJob j;
+        j.y = y, j.ldy = ldy, j.N = w.N, j.T = T, j.w8 = &w, j.qa = qa;
+        return j;
+    }
+    static RowJob bf16(float * y, int64_t ldy, const uint16_t * w, int64_t N, int64_t K,
+                       const float * x, int64_t ldx, int64_t T) {
+        RowJob j;
+        j.y = y, j.ldy = ldy, j.N = N, j.T = T, j.wb = w, j.x = x, j.ldx = ldx, j.K = K;
+        return j;
+    }
+};
+
+// Independent products in ONE parallel region: the output rows of all jobs, concatenated, are
+// split evenly (in multiples of 16) across the threads, and each thread runs its part of every
+// job it overlaps, in order. For decode this replaces several short regions — each a fork, a
+// join and a cold start of the weight streams — by one, with every thread reading one long run
+// of consecutive rows. Each output row is still computed whole by one thread with the same
+// kernel, so the results do not depend on the grouping.
+inline void run_rows(const Ctx & c, const RowJob * jobs, int n_jobs) {
+    int64_t total = 0;
+    for (int i = 0; i < n_jobs; ++i) total += jobs[i].N;
+    threading::parallel_for(c.n_threads, total, 16, [&](int64_t a, int64_t b) {
+        int64_t off = 0;
+        for (int i = 0; i < n_jobs; ++i) {
+            const RowJob & j  = jobs[i];
+            const int64_t  n0 = std::max<int64_t>(a - off, 0), n1 = std::min<int64_t>(b - off, j.N);
+            if (n0 < n1) {
+                if (j.w8)
+                    c.k->lin8(j.y, j.ldy, *j.w8, j.qa, j.T, n0, n1);
+                else
+                    c.k->gemm_bf16(j.y, j.ldy, j.wb, j.K, j.x, j.ldx, j.K, j.T, n0, n1);
+            }
+            off += j.N;
+        }
     });
 }
 

@@ -31,8 +31,9 @@ void attention_forward(const Ctx & ctx, const BlockWeights & b, LayerKv & kv, co
 
 int64_t attn_scratch_bytes(const ModelConfig & cfg, int64_t T, int64_t n_ctx);
 
-// Tie rule of the indexer's top-k (spec §8.2): higher score first; equal scores → lower
-// block index first. Exposed for tests.
-void topk_desc(const float * scores, int64_t n, int64_t k, int32_t * out);
+// The indexer's top-k (spec §8.2): the min(k, n) best of scores[0, n) into out, higher score
+// first, equal scores → lower block index first (NaN ranks as -inf). tmp: n floats of
+// scratch. Exposed for tests.
+void topk_desc(const float * scores, int64_t n, int64_t k, int32_t * out, float * tmp);
 
 }  // namespace dsv4::model

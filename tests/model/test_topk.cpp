@@ -26,7 +26,8 @@ std::vector<int32_t> by_full_sort(const std::vector<float> & s, int64_t k) {
 }
 
 std::vector<int32_t> by_topk(const std::vector<float> & s, int64_t k) {
-    std::vector<int32_t> out(static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(s.size()))), -1);
+    std::vector<int32_t> out(
+        static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(s.size()))), -1);
     std::vector<float> tmp(s.size());
     dsv4::model::topk_desc(s.data(), static_cast<int64_t>(s.size()), k, out.data(), tmp.data());
     return out;

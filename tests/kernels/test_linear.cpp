@@ -277,3 +277,48 @@ TEST_CASE("act_plain + lin8 is the unquantised bf16 product on every arch",
         }
     }
 }
+
+// Decode kernels walk a row range as several parts in lockstep (linear-inl.hpp, "weight
+// streams"), so which rows share a tile depends on the range a thread got. A row's result must
+// not: every split of [0, N) gives the same bits as the whole range (this is what makes the
+// forward pass independent of the thread count).
+TEST_CASE("linear kernels give the same rows for every split of the row range",
+          "[per_arch][linear]") {
+    constexpr int64_t N = 37, K = 256;
+    const int64_t     splits[] = {1, 2, 3, 4, 5, 9, 17, 36};
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t T : {1, 2, 5}) {
+            DYNAMIC_SECTION(k.name << " T=" << T) {
+                auto       w8 = random_e4m3(N * K, 11, 0);
+                auto       s8 = random_bytes((N + 127) / 128 * (K / 128), 12, 112, 124);
+                auto       w4 = random_bytes(N * K / 2, 13, 0, 255);
+                auto       s4 = random_bytes(N * K / 32, 14, 118, 130);
+                auto       wf = test::random_floats(N * K, 15);
+                auto       x  = random_acts(T, K, 16);
+                AlignedBuf qa(kernels::qact_row_bytes(K) * T);
+                k.act_quant(qa.p, x.data(), K, K, 0, T);
+                std::vector<uint16_t> wb(N * K);
+                for (size_t i = 0; i < wb.size(); ++i) wb[i] = ref::f32_to_bf16(wf[i]);
+                const kernels::Fp8Mat m8{w8.data(), s8.data(), N, K};
+                const kernels::Fp4Mat m4{w4.data(), s4.data(), N, K};
+                auto                  run = [&](int64_t n0, int64_t n1, std::vector<float> * y) {
+                    k.lin8(y[0].data(), N, m8, qa.p, T, n0, n1);
+                    k.lin4(y[1].data(), N, m4, qa.p, T, n0, n1);
+                    k.gemm_bf16(y[2].data(), N, wb.data(), K, x.data(), K, K, T, n0, n1);
+                };
+                std::vector<float> whole[3], parts[3];
+                for (int i = 0; i < 3; ++i) whole[i].assign(T * N, -1.0f);
+                run(0, N, whole);
+                for (int64_t cut : splits) {
+                    for (int i = 0; i < 3; ++i) parts[i].assign(T * N, -2.0f);
+                    run(0, cut, parts);
+                    run(cut, N, parts);
+                    for (int i = 0; i < 3; ++i)
+                        CHECK(std::memcmp(parts[i].data(), whole[i].data(),
+                                          sizeof(float) * parts[i].size()) == 0);
+                }
+            }
+        }
+    }
+}

@@ -128,27 +128,41 @@ inline void quant_row_e4m3(const float * x, int64_t K, uint8_t * codes, float * 
     }
 }
 
-// Software prefetch of the weight streams. Decode is latency-bound, not compute-bound: a tile
-// reads R rows as R interleaved streams, and a V4 weight row is often exactly one 4 KB page
-// (FP8 with K = 4096), where the hardware streamer stops — without help every tile
-// starts R cold streams. So each step (64 bytes of every row of the tile) also requests the line
-// kPrefetchBytes further along each row (capped at one row, i.e. the same offset in the next
-// tile), running on into the next tile's rows near the end of a row: the streams never restart
-// cold. Distances 1, 2 and 4 KB were compared on Zen 5 (docs/performance.md): 4 KB was best or
-// equal on every V4 shape. A prefetch never faults; the last tile of the matrix skips it.
-constexpr int64_t kPrefetchBytes = 4096;
-template <int R>
-inline void prefetch_rows(const uint8_t * base, int64_t row_bytes, int64_t N, int64_t n,
-                          int64_t off) {
-    int64_t at = off + (kPrefetchBytes < row_bytes ? kPrefetchBytes : row_bytes), row = n;
-    if (at >= row_bytes) {
-        at -= row_bytes;
-        row += R;
-        if (row + R > N) return;
+// ---- weight streams ---------------------------------------------------------------------------
+// Decode reads every weight once, so the kernels are paced by how fast the memory system hands a
+// core its bytes, and that depends on the access pattern more than on the instructions
+// (docs/kernels.md "Weight streams"; measured on the Zen 5 VM, weights in huge pages):
+//  * a tile of R adjacent rows is R streams that each end after one row (a V4 row is often one
+//    4 KB page): they restart cold every row — 26-30 GB/s with 2 threads;
+//  * one row after another is one long stream: 47-50 GB/s, the rate of a plain one-stream sum;
+//  * a thread's rows split into kStreams contiguous parts walked in lockstep — R rows far apart,
+//    each part one long ascending stream — keeps several hardware streams busy at once: 1.15-1.2×
+//    the one-stream rate with 2 threads and up to 1.4× with one; 4 parts beat 2, 3, 6 and 8.
+// Each stream is also software-prefetched kStreamPrefetch bytes ahead (NTA): it bridges the
+// page boundaries where the hardware streamer stops (4 KB pages when weights are mmap'ed) and was
+// better than none, 1 KB or 4 KB ahead with either page size. A prefetch never faults, so it
+// runs past the end of a part or of the matrix harmlessly.
+constexpr int     kStreams        = 4;     // decode (one token): parts walked in lockstep
+constexpr int     kTileStreams    = 2;     // several tokens: the 2-row tiles
+constexpr int64_t kStreamPrefetch = 2048;  // bytes ahead within each stream
+inline void       prefetch_stream(const uint8_t * p) {
+          _mm_prefetch(reinterpret_cast<const char *>(p + kStreamPrefetch), _MM_HINT_NTA);
+}
+
+// Rows [n0, n1) as S contiguous parts of sizes differing by at most one; tile(rows) is called
+// with one row of each part (rows[s] from part s, ascending within each part) until the
+// shortest part ends, then one(n) for each row left. A row's result must not depend on which
+// call computed it (the kernels compute every row with the same operation sequence whatever R).
+template <int S, class Tile, class One>
+inline void for_row_streams(int64_t n0, int64_t n1, Tile && tile, One && one) {
+    const int64_t rows = n1 - n0, base = rows / S, extra = rows % S;
+    int64_t       start[S], r[S];
+    for (int s = 0; s < S; ++s) start[s] = n0 + s * base + (s < extra ? s : extra);
+    for (int64_t i = 0; i < base; ++i) {
+        for (int s = 0; s < S; ++s) r[s] = start[s] + i;
+        tile(static_cast<const int64_t *>(r));
     }
-    for (int r = 0; r < R; ++r)
-        _mm_prefetch(reinterpret_cast<const char *>(base + (row + r) * row_bytes + at),
-                     _MM_HINT_T0);
+    for (int64_t s = 0; s < extra; ++s) one(start[s] + base);
 }
 
 #if defined(__AVX512F__)
@@ -268,12 +282,19 @@ inline __m512 dp(__m512 acc, __m512i a, __m512i b) {
     return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
 }
 
-// R output rows × TT tokens, all of K.
+// Output rows rows[0..R) × tokens t0..t0+TT, all of K. Every (row, token) result is the same
+// operation sequence whatever R and TT (for_row_streams relies on it).
 template <int R, int TT>
 void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t t0,
-               int64_t n) {
-    const int64_t    K = w.K, nb = K / 128;
-    const E4m3Lut    lut = load_e4m3_lut();
+               const int64_t * rows) {
+    const int64_t   K = w.K, nb = K / 128;
+    const E4m3Lut   lut = load_e4m3_lut();
+    const uint8_t * wr[R];
+    const uint8_t * sr[R];
+    for (int r = 0; r < R; ++r) {
+        wr[r] = w.w + rows[r] * K;
+        sr[r] = w.scale + (rows[r] / 128) * nb;
+    }
     const uint16_t * xp[TT];
     for (int t = 0; t < TT; ++t)
         xp[t] = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, t0 + t), K));
@@ -287,10 +308,11 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
         for (int r = 0; r < R; ++r)
             for (int t = 0; t < TT; ++t) pa[r][t] = pb[r][t] = _mm512_setzero_ps();
         for (int64_t k = b * 128; k < b * 128 + 128; k += 64) {
-            prefetch_rows<R>(w.w, K, w.N, n, k);
             __m512i wa[R], wb[R];
-            for (int r = 0; r < R; ++r)
-                decode_e4m3(lut, _mm512_loadu_si512(w.w + (n + r) * K + k), wa[r], wb[r]);
+            for (int r = 0; r < R; ++r) {
+                prefetch_stream(wr[r] + k);
+                decode_e4m3(lut, _mm512_loadu_si512(wr[r] + k), wa[r], wb[r]);
+            }
             for (int t = 0; t < TT; ++t) {
                 const __m512i xa = _mm512_load_si512(xp[t] + k);
                 const __m512i xb = _mm512_load_si512(xp[t] + k + 32);
@@ -301,14 +323,14 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
             }
         }
         for (int r = 0; r < R; ++r) {
-            const __m512 s = _mm512_set1_ps(e8m0_value(w.scale[((n + r) / 128) * nb + b]));
+            const __m512 s = _mm512_set1_ps(e8m0_value(sr[r][b]));
             for (int t = 0; t < TT; ++t)
                 acc[r][t] = _mm512_fmadd_ps(_mm512_add_ps(pa[r][t], pb[r][t]), s, acc[r][t]);
         }
     }
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < TT; ++t)
-            y[(t0 + t) * ldy + n + r] = round_bf16_local(_mm512_reduce_add_ps(acc[r][t]));
+            y[(t0 + t) * ldy + rows[r]] = round_bf16_local(_mm512_reduce_add_ps(acc[r][t]));
 }
 
 // e2m1 nibble -> bf16 word, twice (32 entries: VPERMW reads 5 index bits, so bit 4 — the low
@@ -356,9 +378,15 @@ inline __m512 chunk_scales(const E2m1Lut & l, const uint8_t * s4) {
 
 template <int R, int TT>
 void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
-               int64_t n) {
-    const int64_t    K = w.K, ng = K / 128, nc = K / 32;
-    const E2m1Lut    lut = load_e2m1_lut();
+               const int64_t * rows) {
+    const int64_t   K = w.K, ng = K / 128, nc = K / 32;
+    const E2m1Lut   lut = load_e2m1_lut();
+    const uint8_t * wr[R];
+    const uint8_t * sr[R];
+    for (int r = 0; r < R; ++r) {
+        wr[r] = w.w + rows[r] * (K / 2);
+        sr[r] = w.scale + rows[r] * nc;
+    }
     const uint16_t * xp[TT];
     for (int t = 0; t < TT; ++t)
         xp[t] = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, t0 + t), K)) + K;
@@ -368,10 +396,10 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
     for (int64_t g = 0; g < ng; ++g) {
         __m512i d[R][4];
         __m512  s[R];
-        prefetch_rows<R>(w.w, K / 2, w.N, n, g * 64);
         for (int r = 0; r < R; ++r) {
-            decode_e2m1(lut, _mm512_loadu_si512(w.w + (n + r) * (K / 2) + g * 64), d[r]);
-            s[r] = chunk_scales(lut, w.scale + (n + r) * nc + g * 4);
+            prefetch_stream(wr[r] + g * 64);
+            decode_e2m1(lut, _mm512_loadu_si512(wr[r] + g * 64), d[r]);
+            s[r] = chunk_scales(lut, sr[r] + g * 4);
         }
         for (int t = 0; t < TT; ++t) {
             const uint16_t * x  = xp[t] + g * 128;
@@ -386,159 +414,38 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
     }
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < TT; ++t)
-            y[(t0 + t) * ldy + n + r] = round_bf16_local(_mm512_reduce_add_ps(acc[r][t]));
-}
-
-// ---- decode GEMV (T = 1): one row at a time --------------------------------------------------
-// With one token there is no reuse of a decoded weight, so the tile kernels' reason for several
-// rows in flight (sharing activation loads) is small, and their cost is large: R rows are R
-// interleaved streams, a pattern the hardware prefetchers serve far worse than one sequential
-// stream (Zen 5, 2 threads: 4 interleaved rows 26-30 GB/s, one row at a time 47-50 GB/s, a plain
-// sum 60-64 GB/s; docs/kernels.md "Decode GEMV"). So a thread walks its rows in order: its part
-// of the matrix is one ascending stream, prefetched kRowPrefetch bytes ahead (into the next rows)
-// up to the end of its range. Two block accumulators alternate so the FMA chain never waits.
-constexpr int64_t kRowPrefetch = 4096;
-inline void       prefetch_ahead(const uint8_t * p, const uint8_t * end) {
-          if (p < end) _mm_prefetch(reinterpret_cast<const char *>(p), _MM_HINT_NTA);
-}
-
-// One 128-input FP8 block (two 64-byte halves) of a row times the activations: fp32 lanes.
-inline __m512 lin8_block(const E4m3Lut & lut, const uint8_t * w, const uint16_t * x) {
-    __m512i a0, b0, a1, b1;
-    decode_e4m3(lut, _mm512_loadu_si512(w), a0, b0);
-    decode_e4m3(lut, _mm512_loadu_si512(w + 64), a1, b1);
-    const __m512 p =
-        dp(dp(_mm512_setzero_ps(), a0, _mm512_load_si512(x)), b0, _mm512_load_si512(x + 32));
-    const __m512 q =
-        dp(dp(_mm512_setzero_ps(), a1, _mm512_load_si512(x + 64)), b1, _mm512_load_si512(x + 96));
-    return _mm512_add_ps(p, q);
-}
-
-void lin8_gemv(float * y, const Fp8Mat & w, const uint8_t * qa, int64_t n0, int64_t n1) {
-    const int64_t    K = w.K, nb = K / 128;
-    const E4m3Lut    lut = load_e4m3_lut();
-    const uint16_t * x   = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, 0), K));
-    const uint8_t *  end = w.w + n1 * K;
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint8_t * row  = w.w + n * K;
-        const uint8_t * sc   = w.scale + (n / 128) * nb;
-        __m512          acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        int64_t         b = 0;
-        for (; b + 2 <= nb; b += 2) {
-            prefetch_ahead(row + b * 128 + kRowPrefetch, end);
-            prefetch_ahead(row + b * 128 + kRowPrefetch + 64, end);
-            prefetch_ahead(row + b * 128 + kRowPrefetch + 128, end);
-            prefetch_ahead(row + b * 128 + kRowPrefetch + 192, end);
-            acc0 = _mm512_fmadd_ps(lin8_block(lut, row + b * 128, x + b * 128),
-                                   _mm512_set1_ps(e8m0_value(sc[b])), acc0);
-            acc1 = _mm512_fmadd_ps(lin8_block(lut, row + b * 128 + 128, x + b * 128 + 128),
-                                   _mm512_set1_ps(e8m0_value(sc[b + 1])), acc1);
-        }
-        if (b < nb) {
-            prefetch_ahead(row + b * 128 + kRowPrefetch, end);
-            prefetch_ahead(row + b * 128 + kRowPrefetch + 64, end);
-            acc0 = _mm512_fmadd_ps(lin8_block(lut, row + b * 128, x + b * 128),
-                                   _mm512_set1_ps(e8m0_value(sc[b])), acc0);
-        }
-        y[n] = round_bf16_local(_mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)));
-    }
-}
-
-// One 128-input FP4 group (64 bytes) times the activations, lane L scaled by chunk L's scale.
-inline __m512 lin4_group(const E2m1Lut & lut, const uint8_t * w, const uint8_t * s4,
-                         const uint16_t * x, __m512 acc) {
-    __m512i d[4];
-    decode_e2m1(lut, _mm512_loadu_si512(w), d);
-    const __m512 pa =
-        dp(dp(_mm512_setzero_ps(), d[0], _mm512_load_si512(x)), d[2], _mm512_load_si512(x + 64));
-    const __m512 pb = dp(dp(_mm512_setzero_ps(), d[1], _mm512_load_si512(x + 32)), d[3],
-                         _mm512_load_si512(x + 96));
-    return _mm512_fmadd_ps(_mm512_add_ps(pa, pb), chunk_scales(lut, s4), acc);
-}
-
-void lin4_gemv(float * y, const Fp4Mat & w, const uint8_t * qa, int64_t n0, int64_t n1) {
-    const int64_t    K = w.K, ng = K / 128, nc = K / 32, rb = K / 2;
-    const E2m1Lut    lut = load_e2m1_lut();
-    const uint16_t * x   = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, 0), K)) + K;
-    const uint8_t *  end = w.w + n1 * rb;
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint8_t * row  = w.w + n * rb;
-        const uint8_t * sc   = w.scale + n * nc;
-        __m512          acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        int64_t         g = 0;
-        for (; g + 2 <= ng; g += 2) {
-            prefetch_ahead(row + g * 64 + kRowPrefetch, end);
-            prefetch_ahead(row + g * 64 + kRowPrefetch + 64, end);
-            acc0 = lin4_group(lut, row + g * 64, sc + g * 4, x + g * 128, acc0);
-            acc1 = lin4_group(lut, row + g * 64 + 64, sc + g * 4 + 4, x + g * 128 + 128, acc1);
-        }
-        if (g < ng) {
-            prefetch_ahead(row + g * 64 + kRowPrefetch, end);
-            acc0 = lin4_group(lut, row + g * 64, sc + g * 4, x + g * 128, acc0);
-        }
-        y[n] = round_bf16_local(_mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)));
-    }
+            y[(t0 + t) * ldy + rows[r]] = round_bf16_local(_mm512_reduce_add_ps(acc[r][t]));
 }
 
 // gemm_bf16: x must hold bf16 values (every caller's input is a bf16 activation); it is
-// converted to bf16 32 values at a time (exact) and multiplied with VDPBF16PS.
+// converted to bf16 32 values at a time (exact) and multiplied with VDPBF16PS. Rows rows[0..R)
+// of one token, one accumulator chain per row (the same sequence whatever R).
 template <int R>
 void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K,
-                    int64_t n, int64_t n_end) {
-    const auto * wb8 = reinterpret_cast<const uint8_t *>(w);
-    __m512       acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+                    const int64_t * rows) {
+    const uint16_t * wr[R];
+    __m512           acc[R];
+    for (int r = 0; r < R; ++r) {
+        wr[r]  = w + rows[r] * ldw;
+        acc[r] = _mm512_setzero_ps();
+    }
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
-        prefetch_rows<R>(wb8, ldw * 2, n_end, n, k * 2);
         const __m512i xb =
             (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
-        for (int r = 0; r < R; ++r)
-            acc[r] = dp(acc[r], _mm512_loadu_si512(w + (n + r) * ldw + k), xb);
+        for (int r = 0; r < R; ++r) {
+            prefetch_stream(reinterpret_cast<const uint8_t *>(wr[r] + k));
+            acc[r] = dp(acc[r], _mm512_loadu_si512(wr[r] + k), xb);
+        }
     }
     for (int r = 0; r < R; ++r) {
         float s = _mm512_reduce_add_ps(acc[r]);
         for (int64_t kk = k; kk < K; ++kk) {
             uint16_t bits;
-            __builtin_memcpy(&bits, w + (n + r) * ldw + kk, 2);
+            __builtin_memcpy(&bits, wr[r] + kk, 2);
             s += x[kk] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
         }
-        y[n + r] = s;
-    }
-}
-
-// Decode (T = 1) bf16 GEMV, one row at a time (see lin8_gemv): x converted to bf16 once per
-// call (exact: x holds bf16 values), four accumulators over 128 inputs per step.
-constexpr int64_t kGemvMaxK = 8192;  // stack copy of x; larger K takes gemm_bf16_rows
-void gemv_bf16(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K, int64_t n0,
-               int64_t n1) {
-    alignas(64) uint16_t xb[kGemvMaxK];
-    const int64_t        K32 = K / 32 * 32;
-    for (int64_t k = 0; k < K32; k += 32)
-        _mm512_store_si512(xb + k, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16),
-                                                                _mm512_loadu_ps(x + k)));
-    const auto * end = reinterpret_cast<const uint8_t *>(w + (n1 - 1) * ldw + K);
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint16_t * row = w + n * ldw;
-        const auto *     rb  = reinterpret_cast<const uint8_t *>(row);
-        __m512           a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        int64_t          k = 0;
-        for (; k + 128 <= K32; k += 128) {
-            for (int j = 0; j < 4; ++j) prefetch_ahead(rb + 2 * k + kRowPrefetch + 64 * j, end);
-            a0 = dp(a0, _mm512_loadu_si512(row + k), _mm512_load_si512(xb + k));
-            a1 = dp(a1, _mm512_loadu_si512(row + k + 32), _mm512_load_si512(xb + k + 32));
-            a2 = dp(a2, _mm512_loadu_si512(row + k + 64), _mm512_load_si512(xb + k + 64));
-            a3 = dp(a3, _mm512_loadu_si512(row + k + 96), _mm512_load_si512(xb + k + 96));
-        }
-        for (; k < K32; k += 32)
-            a0 = dp(a0, _mm512_loadu_si512(row + k), _mm512_load_si512(xb + k));
-        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-        for (; k < K; ++k) {
-            uint16_t bits;
-            __builtin_memcpy(&bits, row + k, 2);
-            s += x[k] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
-        }
-        y[n] = s;
+        y[rows[r]] = s;
     }
 }
 
@@ -781,8 +688,14 @@ inline float hsum256(__m256 v) {
 
 template <int R, int TT>
 void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t t0,
-               int64_t n) {
-    const int64_t K = w.K, nb = K / 128;
+               const int64_t * rows) {
+    const int64_t   K = w.K, nb = K / 128;
+    const uint8_t * wr[R];
+    const uint8_t * sr[R];
+    for (int r = 0; r < R; ++r) {
+        wr[r] = w.w + rows[r] * K;
+        sr[r] = w.scale + (rows[r] / 128) * nb;
+    }
     const float * xp[TT];
     for (int t = 0; t < TT; ++t)
         xp[t] = reinterpret_cast<const float *>(qa_private(qa_row(qa, K, t0 + t), K));
@@ -794,9 +707,11 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
         for (int r = 0; r < R; ++r)
             for (int t = 0; t < TT; ++t) p[r][t] = _mm256_setzero_ps();
         for (int64_t k = b * 128; k < b * 128 + 128; k += 16) {
-            if ((k & 63) == 0) prefetch_rows<R>(w.w, K, w.N, n, k);
             __m256 wa[R], wb[R];
-            for (int r = 0; r < R; ++r) decode_e4m3_16(w.w + (n + r) * K + k, wa[r], wb[r]);
+            for (int r = 0; r < R; ++r) {
+                if ((k & 63) == 0) prefetch_stream(wr[r] + k);
+                decode_e4m3_16(wr[r] + k, wa[r], wb[r]);
+            }
             for (int t = 0; t < TT; ++t) {
                 const __m256 xa = _mm256_loadu_ps(xp[t] + k), xb = _mm256_loadu_ps(xp[t] + k + 8);
                 for (int r = 0; r < R; ++r)
@@ -804,13 +719,13 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
             }
         }
         for (int r = 0; r < R; ++r) {
-            const __m256 s = _mm256_set1_ps(e8m0_value(w.scale[((n + r) / 128) * nb + b]) * 256.0f);
+            const __m256 s = _mm256_set1_ps(e8m0_value(sr[r][b]) * 256.0f);
             for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_fmadd_ps(p[r][t], s, acc[r][t]);
         }
     }
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < TT; ++t)
-            y[(t0 + t) * ldy + n + r] = round_bf16_local(hsum256(acc[r][t]));
+            y[(t0 + t) * ldy + rows[r]] = round_bf16_local(hsum256(acc[r][t]));
 }
 
 // 16 FP4 bytes (32 inputs) -> 4 × 8 floats, each twice the e2m1 value (small integers).
@@ -830,8 +745,14 @@ inline void decode_e2m1_32(const uint8_t * p, __m256 d[4]) {
 
 template <int R, int TT>
 void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
-               int64_t n) {
-    const int64_t K = w.K, nc = K / 32;
+               const int64_t * rows) {
+    const int64_t   K = w.K, nc = K / 32;
+    const uint8_t * wr[R];
+    const uint8_t * sr[R];
+    for (int r = 0; r < R; ++r) {
+        wr[r] = w.w + rows[r] * (K / 2);
+        sr[r] = w.scale + rows[r] * nc;
+    }
     const float * xp[TT];
     for (int t = 0; t < TT; ++t)
         xp[t] = reinterpret_cast<const float *>(qa_private(qa_row(qa, K, t0 + t), K));
@@ -840,8 +761,10 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
         for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
     for (int64_t c = 0; c < nc; ++c) {
         __m256 d[R][4];
-        if ((c & 3) == 0) prefetch_rows<R>(w.w, K / 2, w.N, n, c * 16);
-        for (int r = 0; r < R; ++r) decode_e2m1_32(w.w + (n + r) * (K / 2) + c * 16, d[r]);
+        for (int r = 0; r < R; ++r) {
+            if ((c & 3) == 0) prefetch_stream(wr[r] + c * 16);
+            decode_e2m1_32(wr[r] + c * 16, d[r]);
+        }
         for (int t = 0; t < TT; ++t) {
             const float * x  = xp[t] + c * 32;
             const __m256  x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
@@ -851,169 +774,98 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
                 p              = _mm256_fmadd_ps(d[r][1], x1, p);
                 p              = _mm256_fmadd_ps(d[r][2], x2, p);
                 p              = _mm256_fmadd_ps(d[r][3], x3, p);
-                const __m256 s = _mm256_set1_ps(e8m0_value(w.scale[(n + r) * nc + c]) * 0.5f);
+                const __m256 s = _mm256_set1_ps(e8m0_value(sr[r][c]) * 0.5f);
                 acc[r][t]      = _mm256_fmadd_ps(p, s, acc[r][t]);
             }
         }
     }
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < TT; ++t)
-            y[(t0 + t) * ldy + n + r] = round_bf16_local(hsum256(acc[r][t]));
+            y[(t0 + t) * ldy + rows[r]] = round_bf16_local(hsum256(acc[r][t]));
 }
 
-// Decode GEMV (T = 1), one row at a time: see the AVX-512 BF16 path.
-constexpr int64_t kRowPrefetch = 4096;
-inline void       prefetch_ahead(const uint8_t * p, const uint8_t * end) {
-          if (p < end) _mm_prefetch(reinterpret_cast<const char *>(p), _MM_HINT_NTA);
+inline __m256 widen_bf16(const uint16_t * p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p))), 16));
 }
 
-void lin8_gemv(float * y, const Fp8Mat & w, const uint8_t * qa, int64_t n0, int64_t n1) {
-    const int64_t   K = w.K, nb = K / 128;
-    const float *   x   = reinterpret_cast<const float *>(qa_private(qa_row(qa, K, 0), K));
-    const uint8_t * end = w.w + n1 * K;
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint8_t * row = w.w + n * K;
-        const uint8_t * sc  = w.scale + (n / 128) * nb;
-        __m256          acc = _mm256_setzero_ps();
-        for (int64_t b = 0; b < nb; ++b) {
-            prefetch_ahead(row + b * 128 + kRowPrefetch, end);
-            prefetch_ahead(row + b * 128 + kRowPrefetch + 64, end);
-            __m256 p0 = _mm256_setzero_ps(), p1 = _mm256_setzero_ps();
-            for (int64_t k = b * 128; k < b * 128 + 128; k += 16) {
-                __m256 wa, wb;
-                decode_e4m3_16(row + k, wa, wb);
-                p0 = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x + k), p0);
-                p1 = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x + k + 8), p1);
-            }
-            acc = _mm256_fmadd_ps(_mm256_add_ps(p0, p1), _mm256_set1_ps(e8m0_value(sc[b]) * 256.0f),
-                                  acc);
-        }
-        y[n] = round_bf16_local(hsum256(acc));
-    }
-}
-
-void lin4_gemv(float * y, const Fp4Mat & w, const uint8_t * qa, int64_t n0, int64_t n1) {
-    const int64_t   K = w.K, nc = K / 32, rb = K / 2;
-    const float *   x   = reinterpret_cast<const float *>(qa_private(qa_row(qa, K, 0), K));
-    const uint8_t * end = w.w + n1 * rb;
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint8_t * row = w.w + n * rb;
-        const uint8_t * sc  = w.scale + n * nc;
-        __m256          acc = _mm256_setzero_ps();
-        for (int64_t c = 0; c < nc; ++c) {
-            if ((c & 3) == 0) prefetch_ahead(row + c * 16 + kRowPrefetch, end);
-            __m256 d[4];
-            decode_e2m1_32(row + c * 16, d);
-            const float * xc = x + c * 32;
-            __m256        p0 = _mm256_mul_ps(d[0], _mm256_loadu_ps(xc));
-            __m256        p1 = _mm256_mul_ps(d[1], _mm256_loadu_ps(xc + 8));
-            p0               = _mm256_fmadd_ps(d[2], _mm256_loadu_ps(xc + 16), p0);
-            p1               = _mm256_fmadd_ps(d[3], _mm256_loadu_ps(xc + 24), p1);
-            acc = _mm256_fmadd_ps(_mm256_add_ps(p0, p1), _mm256_set1_ps(e8m0_value(sc[c]) * 0.5f),
-                                  acc);
-        }
-        y[n] = round_bf16_local(hsum256(acc));
-    }
-}
-
-// Decode (T = 1) bf16 GEMV, one row at a time, four accumulators over 32 inputs per step.
-constexpr int64_t kGemvMaxK = INT64_MAX;  // no copy of x needed here
-inline __m256     widen_bf16(const uint16_t * p) {
-        return _mm256_castsi256_ps(_mm256_slli_epi32(
-            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p))), 16));
-}
-void gemv_bf16(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K, int64_t n0,
-               int64_t n1) {
-    const auto * end = reinterpret_cast<const uint8_t *>(w + (n1 - 1) * ldw + K);
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint16_t * row = w + n * ldw;
-        const auto *     rb  = reinterpret_cast<const uint8_t *>(row);
-        __m256           a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        int64_t          k = 0;
-        for (; k + 32 <= K; k += 32) {
-            prefetch_ahead(rb + 2 * k + kRowPrefetch, end);
-            a0 = _mm256_fmadd_ps(widen_bf16(row + k), _mm256_loadu_ps(x + k), a0);
-            a1 = _mm256_fmadd_ps(widen_bf16(row + k + 8), _mm256_loadu_ps(x + k + 8), a1);
-            a2 = _mm256_fmadd_ps(widen_bf16(row + k + 16), _mm256_loadu_ps(x + k + 16), a2);
-            a3 = _mm256_fmadd_ps(widen_bf16(row + k + 24), _mm256_loadu_ps(x + k + 24), a3);
-        }
-        for (; k + 8 <= K; k += 8)
-            a0 = _mm256_fmadd_ps(widen_bf16(row + k), _mm256_loadu_ps(x + k), a0);
-        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-        for (; k < K; ++k) {
-            uint16_t bits;
-            __builtin_memcpy(&bits, row + k, 2);
-            s += x[k] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
-        }
-        y[n] = s;
-    }
-}
-
+// Rows rows[0..R) of one token, one accumulator chain per row (the same sequence whatever R).
 template <int R>
 void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K,
-                    int64_t n, int64_t n_end) {
-    const auto * wb8 = reinterpret_cast<const uint8_t *>(w);
-    __m256       acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+                    const int64_t * rows) {
+    const uint16_t * wr[R];
+    __m256           acc[R];
+    for (int r = 0; r < R; ++r) {
+        wr[r]  = w + rows[r] * ldw;
+        acc[r] = _mm256_setzero_ps();
+    }
     int64_t k = 0;
     for (; k + 8 <= K; k += 8) {
-        if ((k & 31) == 0) prefetch_rows<R>(wb8, ldw * 2, n_end, n, k * 2);
         const __m256 xv = _mm256_loadu_ps(x + k);
         for (int r = 0; r < R; ++r) {
-            const __m128i wb =
-                _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + (n + r) * ldw + k));
-            const __m256 wf = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(wb), 16));
-            acc[r]          = _mm256_fmadd_ps(wf, xv, acc[r]);
+            if ((k & 31) == 0) prefetch_stream(reinterpret_cast<const uint8_t *>(wr[r] + k));
+            acc[r] = _mm256_fmadd_ps(widen_bf16(wr[r] + k), xv, acc[r]);
         }
     }
     for (int r = 0; r < R; ++r) {
         float s = hsum256(acc[r]);
         for (int64_t kk = k; kk < K; ++kk) {
             uint16_t bits;
-            __builtin_memcpy(&bits, w + (n + r) * ldw + kk, 2);
+            __builtin_memcpy(&bits, wr[r] + kk, 2);
             s += x[kk] * f32_from_u32(static_cast<uint32_t>(bits) << 16);
         }
-        y[n + r] = s;
+        y[rows[r]] = s;
     }
 }
 #endif
 
 // ---- drivers: tile the [n0, n1) × [0, T) output block ------------------------------------
-// Rows go in pairs and tokens in groups of 4 (the decoded weights of a row pair are reused for
-// up to 4 tokens); the template arguments cover the remainders.
-
-#define DSV4_TILE_DISPATCH(NAME, MAT)                                                       \
-    void NAME##_tiles(float * y, int64_t ldy, const MAT & w, const uint8_t * qa, int64_t T, \
-                      int64_t n0, int64_t n1) {                                             \
-        for (int64_t t0 = 0; t0 < T; t0 += 4) {                                             \
-            const int64_t tn = (T - t0) < 4 ? (T - t0) : 4;                                 \
-            int64_t       n  = n0;                                                          \
-            if (tn == 1) { /* decode: one sequential stream per thread */                   \
-                NAME##_gemv(y + t0 * ldy, w, qa_row(qa, w.K, t0), n0, n1);                  \
-                continue;                                                                   \
-            }                                                                               \
-            for (; n + 2 <= n1; n += 2) {                                                   \
-                switch (tn) {                                                               \
-                    case 1: NAME##_tile<2, 1>(y, ldy, w, qa, t0, n); break;                 \
-                    case 2: NAME##_tile<2, 2>(y, ldy, w, qa, t0, n); break;                 \
-                    case 3: NAME##_tile<2, 3>(y, ldy, w, qa, t0, n); break;                 \
-                    default: NAME##_tile<2, 4>(y, ldy, w, qa, t0, n); break;                \
-                }                                                                           \
-            }                                                                               \
-            if (n < n1) {                                                                   \
-                switch (tn) {                                                               \
-                    case 1: NAME##_tile<1, 1>(y, ldy, w, qa, t0, n); break;                 \
-                    case 2: NAME##_tile<1, 2>(y, ldy, w, qa, t0, n); break;                 \
-                    case 3: NAME##_tile<1, 3>(y, ldy, w, qa, t0, n); break;                 \
-                    default: NAME##_tile<1, 4>(y, ldy, w, qa, t0, n); break;                \
-                }                                                                           \
-            }                                                                               \
-        }                                                                                   \
+// Tokens go in groups of up to 4 (a decoded weight row is reused by every token of the group).
+// One token (decode): kStreams rows in lockstep, one from each contiguous part of the range
+// (see "weight streams"); more tokens: 2-row tiles over kTileStreams parts (the accumulators of
+// R × TT outputs must fit the registers).
+struct Lin8Tile {
+    template <int R, int TT>
+    static void run(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t t0,
+                    const int64_t * rows) {
+        lin8_tile<R, TT>(y, ldy, w, qa, t0, rows);
     }
-
-DSV4_TILE_DISPATCH(lin8, Fp8Mat)
-DSV4_TILE_DISPATCH(lin4, Fp4Mat)
-#undef DSV4_TILE_DISPATCH
+};
+struct Lin4Tile {
+    template <int R, int TT>
+    static void run(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
+                    const int64_t * rows) {
+        lin4_tile<R, TT>(y, ldy, w, qa, t0, rows);
+    }
+};
+template <class Tile, int TT, class Mat>
+void tiles_tt(float * y, int64_t ldy, const Mat & w, const uint8_t * qa, int64_t t0, int64_t n0,
+              int64_t n1) {
+    constexpr int S = TT == 1 ? kStreams : kTileStreams;
+    for_row_streams<S>(
+        n0, n1, [&](const int64_t * rows) { Tile::template run<S, TT>(y, ldy, w, qa, t0, rows); },
+        [&](int64_t n) { Tile::template run<1, TT>(y, ldy, w, qa, t0, &n); });
+}
+template <class Tile, class Mat>
+void tiles(float * y, int64_t ldy, const Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
+           int64_t n1) {
+    for (int64_t t0 = 0; t0 < T; t0 += 4) {
+        switch (T - t0) {
+            case 1: tiles_tt<Tile, 1>(y, ldy, w, qa, t0, n0, n1); break;
+            case 2: tiles_tt<Tile, 2>(y, ldy, w, qa, t0, n0, n1); break;
+            case 3: tiles_tt<Tile, 3>(y, ldy, w, qa, t0, n0, n1); break;
+            default: tiles_tt<Tile, 4>(y, ldy, w, qa, t0, n0, n1); break;
+        }
+    }
+}
+inline void lin8_tiles(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t T,
+                       int64_t n0, int64_t n1) {
+    tiles<Lin8Tile>(y, ldy, w, qa, T, n0, n1);
+}
+inline void lin4_tiles(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t T,
+                       int64_t n0, int64_t n1) {
+    tiles<Lin4Tile>(y, ldy, w, qa, T, n0, n1);
+}
 
 #if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
 void lin8(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
@@ -1043,15 +895,13 @@ void lin4(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t 
 
 void gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const float * x,
                int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1) {
-    if (T == 1 && K <= kGemvMaxK && n1 > n0) {
-        gemv_bf16(y, w, ldw, x, K, n0, n1);
-        return;
-    }
-    for (int64_t t = 0; t < T; ++t) {
-        int64_t n = n0;
-        for (; n + 4 <= n1; n += 4) gemm_bf16_rows<4>(y + t * ldy, w, ldw, x + t * ldx, K, n, n1);
-        for (; n < n1; ++n) gemm_bf16_rows<1>(y + t * ldy, w, ldw, x + t * ldx, K, n, n1);
-    }
+    for (int64_t t = 0; t < T; ++t)  // one token at a time, its rows as kStreams streams
+        for_row_streams<kStreams>(
+            n0, n1,
+            [&](const int64_t * rows) {
+                gemm_bf16_rows<kStreams>(y + t * ldy, w, ldw, x + t * ldx, K, rows);
+            },
+            [&](int64_t n) { gemm_bf16_rows<1>(y + t * ldy, w, ldw, x + t * ldx, K, &n); });
 }
 
 void gemm_f32(float * y, int64_t ldy, const float * w, int64_t ldw, const float * x, int64_t ldx,

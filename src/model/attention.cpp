@@ -385,8 +385,8 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
     const int64_t K_oa = cfg.wo_a_in();
     if (ctx.num.round_attn_out && ctx.num.round_wo_a) {
         // Every group's activations prepared at once (group g's T rows from g·T·rb), then one
-        // parallel region over all G·OL output rows: a thread's rows are one contiguous stretch
-        // of wo_a (one weight stream), not G short regions with a fork and join each.
+        // parallel region over all G·OL output rows (chunks of wo_a as lin8_rows), not G short
+        // regions with a fork and join each.
         const int64_t rb = kernels::qact_row_bytes(K_oa);
         threading::parallel_for(ctx.n_threads, G * T, 1, [&](int64_t i0, int64_t i1) {
             for (int64_t i = i0; i < i1; ++i) {
@@ -394,11 +394,12 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
                 ctx.k->act_plain(b.qa + g * T * rb, b.q + g * K_oa, H * hd, K_oa, t, t + 1);
             }
         });
-        threading::parallel_for(ctx.n_threads, G * OL, 16, [&](int64_t n0, int64_t n1) {
-            for (int64_t g = n0 / OL; g < G && g * OL < n1; ++g)
-                ctx.k->lin8(b.z, G * OL, a.wo_a, b.qa + g * T * rb, T, std::max(n0, g * OL),
-                            std::min(n1, (g + 1) * OL));
-        });
+        threading::parallel_for_dynamic(
+            ctx.n_threads, G * OL, chunk_rows(K_oa), [&](int64_t n0, int64_t n1) {
+                for (int64_t g = n0 / OL; g < G && g * OL < n1; ++g)
+                    ctx.k->lin8(b.z, G * OL, a.wo_a, b.qa + g * T * rb, T, std::max(n0, g * OL),
+                                std::min(n1, (g + 1) * OL));
+            });
     } else {
         wo_a_f32(ctx, a.wo_a, b.q, T, b.z, ctx.num.round_wo_a);  // Numerics seam
     }

@@ -19,12 +19,24 @@ inline void prep_quant(const Ctx & c, uint8_t * qa, const float * x, int64_t ldx
                             [&](int64_t t0, int64_t t1) { c.k->act_quant(qa, x, ldx, K, t0, t1); });
 }
 
-// y[t·ldy + n] for n in [n0, n1), t < T. Rows are split in multiples of 16 (two 8-row tiles).
+// Products are split into chunks of about kChunkBytes of weights, handed to whichever thread is
+// free (threading::parallel_for_dynamic: the memory behind a matrix is not equally fast
+// everywhere on a VM). A chunk is 4 long weight streams inside the kernel (linear-inl.hpp), so
+// it must not be small: below ~1 MB the stream start-up shows; 2 MB leaves a product of N bytes
+// with at most ~1 MB of idle tail per thread. Chunks are multiples of 16 rows (the kernels'
+// tiles and, for FP8, whole 128-row scale blocks do not care: every row is computed alone).
+constexpr int64_t kChunkBytes = int64_t{2} << 20;
+inline int64_t    chunk_rows(int64_t row_bytes) {
+       const int64_t r = kChunkBytes / std::max<int64_t>(row_bytes, 1);
+       return std::max<int64_t>(16, (r + 15) / 16 * 16);
+}
+
+// y[t·ldy + n] for n in [n0, n1), t < T.
 inline void lin8_rows(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Mat & w,
                       const uint8_t * qa, int64_t T, int64_t n0, int64_t n1) {
-    threading::parallel_for(c.n_threads, n1 - n0, 16, [&](int64_t a, int64_t b) {
-        c.k->lin8(y, ldy, w, qa, T, n0 + a, n0 + b);
-    });
+    threading::parallel_for_dynamic(
+        c.n_threads, n1 - n0, chunk_rows(w.K),
+        [&](int64_t a, int64_t b) { c.k->lin8(y, ldy, w, qa, T, n0 + a, n0 + b); });
 }
 inline void lin8_all(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Mat & w,
                      const uint8_t * qa, int64_t T) {
@@ -34,7 +46,7 @@ inline void lin8_all(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Ma
 // fp32 y[t·ldy + n] = W_bf16[n] · x_t for all n < N (x holds bf16 values).
 inline void gemm_bf16_all(const Ctx & c, float * y, int64_t ldy, const uint16_t * w, int64_t N,
                           int64_t K, const float * x, int64_t ldx, int64_t T) {
-    threading::parallel_for(c.n_threads, N, 16, [&](int64_t a, int64_t b) {
+    threading::parallel_for_dynamic(c.n_threads, N, chunk_rows(2 * K), [&](int64_t a, int64_t b) {
         c.k->gemm_bf16(y, ldy, w, K, x, ldx, K, T, a, b);
     });
 }
@@ -65,28 +77,32 @@ struct RowJob {
 };
 
 // Independent products in ONE parallel region: the output rows of all jobs, concatenated, are
-// split evenly (in multiples of 16) across the threads, and each thread runs its part of every
+// cut into chunks (as lin8_rows, sized by the widest row) and each chunk runs its part of every
 // job it overlaps, in order. For decode this replaces several short regions — each a fork, a
-// join and a cold start of the weight streams — by one, with every thread reading one long run
-// of consecutive rows. Each output row is still computed whole by one thread with the same
-// kernel, so the results do not depend on the grouping.
+// join and a cold start of the weight streams — by one. Each output row is still computed
+// whole by one call with the same kernel, so the results do not depend on the grouping.
 inline void run_rows(const Ctx & c, const RowJob * jobs, int n_jobs) {
-    int64_t total = 0;
-    for (int i = 0; i < n_jobs; ++i) total += jobs[i].N;
-    threading::parallel_for(c.n_threads, total, 16, [&](int64_t a, int64_t b) {
-        int64_t off = 0;
-        for (int i = 0; i < n_jobs; ++i) {
-            const RowJob & j  = jobs[i];
-            const int64_t  n0 = std::max<int64_t>(a - off, 0), n1 = std::min<int64_t>(b - off, j.N);
-            if (n0 < n1) {
-                if (j.w8)
-                    c.k->lin8(j.y, j.ldy, *j.w8, j.qa, j.T, n0, n1);
-                else
-                    c.k->gemm_bf16(j.y, j.ldy, j.wb, j.K, j.x, j.ldx, j.K, j.T, n0, n1);
+    int64_t total = 0, row_bytes = 1;
+    for (int i = 0; i < n_jobs; ++i) {
+        total += jobs[i].N;
+        row_bytes = std::max(row_bytes, jobs[i].w8 ? jobs[i].w8->K : 2 * jobs[i].K);
+    }
+    threading::parallel_for_dynamic(
+        c.n_threads, total, chunk_rows(row_bytes), [&](int64_t a, int64_t b) {
+            int64_t off = 0;
+            for (int i = 0; i < n_jobs; ++i) {
+                const RowJob & j  = jobs[i];
+                const int64_t  n0 = std::max<int64_t>(a - off, 0),
+                              n1  = std::min<int64_t>(b - off, j.N);
+                if (n0 < n1) {
+                    if (j.w8)
+                        c.k->lin8(j.y, j.ldy, *j.w8, j.qa, j.T, n0, n1);
+                    else
+                        c.k->gemm_bf16(j.y, j.ldy, j.wb, j.K, j.x, j.ldx, j.K, j.T, n0, n1);
+                }
+                off += j.N;
             }
-            off += j.N;
-        }
-    });
+        });
 }
 
 }  // namespace dsv4::model

@@ -14,7 +14,7 @@
 //   6. [parallel over columns] y = Σ_e out_e (expert ascending) + shared, out = bf16(y).
 // Every output element is computed by exactly one thread with a computation that does not
 // depend on which rows/tokens share its kernel call, so results do not depend on the thread
-// count or on timing (the work split is static; see split_rows).
+// count or on timing (see split_rows; items go to free threads, each item to exactly one).
 #include "model/moe.hpp"
 
 #include <algorithm>
@@ -269,8 +269,8 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
         });
     }
 
-    // Work items: each group's products split into row blocks of about equal cost, so the
-    // static equal-count split of parallel_for balances the threads.
+    // Work items: each group's products split into row blocks of about equal cost, handed to
+    // whichever thread is free (parallel_for_dynamic: equal cost is not equal time on a VM).
     double cost_a = 0.0, cost_c = 0.0;
     for (int64_t i = 0; i < ng; ++i) {
         const bool fp8 = groups[i].expert < 0;
@@ -297,7 +297,7 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
     using Clamp              = Numerics::Clamp;
     const Clamp clamp        = ctx.num.swiglu_clamp;
     const bool  weight_early = ctx.num.route_weight_before_w2;
-    threading::parallel_for(nt, pref_a[ng], 1, [&](int64_t i0, int64_t i1) {
+    threading::parallel_for_dynamic(nt, pref_a[ng], 1, [&](int64_t i0, int64_t i1) {
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t gi = group_of(pref_a, item);
             const Group & g  = groups[gi];
@@ -341,7 +341,7 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
                             [&](int64_t r0, int64_t r1) { kt.act_quant(qh, G, I, I, r0, r1); });
 
     // ---- 5. w2 products -------------------------------------------------------------------
-    threading::parallel_for(nt, pref_c[ng], 1, [&](int64_t i0, int64_t i1) {
+    threading::parallel_for_dynamic(nt, pref_c[ng], 1, [&](int64_t i0, int64_t i1) {
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t   gi = group_of(pref_c, item);
             const Group &   g  = groups[gi];

@@ -2,9 +2,15 @@
 // of threading/pool.hpp when built with DSV4_OPENMP=OFF).
 //
 // Why it looks like this (docs/embedding.md, house-style §4.5):
-//  * static contiguous chunks, one per thread: decode GEMVs are bandwidth-bound and every row
-//    costs the same, so static partitioning wins over dynamic scheduling (and keeps results
-//    independent of timing: same thread count → same chunks → bit-identical output);
+//  * parallel_for: static contiguous chunks, one per thread — no shared counter, and each
+//    thread's part is one contiguous stretch;
+//  * parallel_for_dynamic: chunks of a size the caller picks, handed out in order from a shared
+//    counter, for the big decode products. Every weight row costs the same, but the memory
+//    behind it does not: on the 2-vCPU VM one half of a 1 GB buffer reads 10-20 % slower than
+//    the other whichever thread reads it (docs/performance.md), so a static split leaves the
+//    thread with the fast half idle at the end of every product. Callers give each output
+//    element to exactly one call whose result does not depend on the chunk it lies in, so the
+//    output is bit-identical whatever the timing, thread count or backend;
 //  * an explicit thread count per call (`num_threads` clause), never omp_set_num_threads():
 //    that would change the host application's OpenMP settings;
 //  * nested calls (already inside a parallel region) and small jobs run serially on the
@@ -14,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #if defined(DSV4_HAVE_OPENMP)
@@ -81,6 +88,36 @@ void parallel_for(int n_threads, int64_t n, int64_t grain, Fn && fn) {
                           split_range(c.n, c.grain, c.parts, i, &b, &e);
                           if (b < e) (*c.fn)(b, e);
                       }};
+    if (!pool_run(nt, part)) fn(int64_t{0}, n);
+#endif
+}
+
+// Calls fn(begin, end) on the chunks [c·chunk, min(n, (c+1)·chunk)) of [0, n) (chunk >= 1; a
+// multiple of the caller's block size), each chunk once, in ascending order of start, taken by
+// whichever thread is free. Serial under the same conditions as parallel_for.
+template <class Fn>
+void parallel_for_dynamic(int n_threads, int64_t n, int64_t chunk, Fn && fn) {
+    if (n <= 0) return;
+    chunk                = std::max<int64_t>(chunk, 1);
+    const int64_t chunks = (n + chunk - 1) / chunk;
+    const int     nt     = static_cast<int>(std::min<int64_t>(std::max(n_threads, 1), chunks));
+    if (nt <= 1 || in_parallel()) {
+        fn(int64_t{0}, n);
+        return;
+    }
+    std::atomic<int64_t> next{0};
+    const auto           work = [&] {
+        for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
+             c         = next.fetch_add(1, std::memory_order_relaxed))
+            fn(c * chunk, std::min(n, (c + 1) * chunk));
+    };
+#if defined(DSV4_HAVE_OPENMP)
+#pragma omp parallel num_threads(nt)
+    work();
+#else
+    using Work = decltype(work);
+    const PartFn part{const_cast<void *>(static_cast<const void *>(&work)),
+                      [](void * p, int) { (*static_cast<const Work *>(p))(); }};
     if (!pool_run(nt, part)) fn(int64_t{0}, n);
 #endif
 }

@@ -6,8 +6,9 @@
 
 namespace dsv4::detail {
 
-Sampler::Sampler(int32_t vocab)
+Sampler::Sampler(int32_t vocab, double (*sum_exp)(const float *, int64_t, float))
     : vocab_(vocab),
+      sum_exp_(sum_exp),
       seen_(static_cast<size_t>(vocab), 0),
       work_(static_cast<size_t>(vocab)),
       idx_(static_cast<size_t>(vocab)),
@@ -23,10 +24,15 @@ void Sampler::forget_all() {
 }
 
 namespace {
-// log Σ exp(x_i) over n values, max-shifted.
-double log_sum_exp(const float * x, int64_t n, float mx) {
+// log Σ exp(x_i) over n values, max-shifted (sum_exp: the kernel table's, or a double loop).
+double log_sum_exp(const float * x, int64_t n, float mx,
+                   double (*sum_exp)(const float *, int64_t, float)) {
     double s = 0.0;
-    for (int64_t i = 0; i < n; ++i) s += std::exp(double(x[i]) - mx);
+    if (sum_exp) {
+        s = sum_exp(x, n, mx);
+    } else {
+        for (int64_t i = 0; i < n; ++i) s += std::exp(double(x[i]) - mx);
+    }
     return double(mx) + std::log(s);
 }
 }  // namespace
@@ -37,7 +43,7 @@ Sampled Sampler::sample(const float * logits, const SamplingParams & p) {
         int32_t best = 0;
         for (int32_t i = 1; i < V; ++i)
             if (logits[i] > logits[best]) best = i;
-        const double lse = log_sum_exp(logits, V, logits[best]);
+        const double lse = log_sum_exp(logits, V, logits[best], sum_exp_);
         return {best, static_cast<float>(double(logits[best]) - lse)};
     }
     float * w = work_.data();

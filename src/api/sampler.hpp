@@ -17,7 +17,9 @@ struct Sampled {
 
 class Sampler {
   public:
-    explicit Sampler(int32_t vocab);
+    // sum_exp: Σ exp(x[i] − m) for the greedy log-softmax (the kernel table's, SIMD); null = a
+    // plain double loop.
+    explicit Sampler(int32_t vocab, double (*sum_exp)(const float *, int64_t, float) = nullptr);
 
     // Seeds the generator (seed 0 draws a random seed).
     void reseed(uint64_t seed);
@@ -31,7 +33,8 @@ class Sampler {
     Sampled sample(const float * logits, const SamplingParams & p);
 
   private:
-    int32_t              vocab_;
+    int32_t vocab_;
+    double (*sum_exp_)(const float *, int64_t, float) = nullptr;
     std::vector<uint8_t> seen_;
     std::vector<float>   work_;  // adjusted logits
     std::vector<int32_t> idx_;   // candidate ids

@@ -97,7 +97,7 @@ SessionImpl::SessionImpl(Model mdl, std::shared_ptr<const ModelImpl> impl, const
       undo(std::move(u)),
       marks{std::move(m0), std::move(m1)},
       logits(static_cast<size_t>(m->cfg.vocab_size)),
-      sampler(m->cfg.vocab_size) {
+      sampler(m->cfg.vocab_size, m->k ? m->k->sum_exp : nullptr) {
     history.reserve(static_cast<size_t>(o.n_ctx));
     held.reserve(256);
 }

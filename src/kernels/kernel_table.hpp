@@ -120,6 +120,10 @@ struct KernelTable {
                        const float * cos, const float * sin, bool inverse);
     // In place: x[i] = exp(x[i] − max) / Σ exp(x[j] − max), fp32 (ref::softmax_inplace); n ≥ 0.
     void (*softmax)(float * x, int64_t n);
+    // Σ exp(x[i] − m) over n ≥ 0 values, m ≥ every x[i] (their max for a log-sum-exp): each term
+    // an fp32 exp (the softmax's, ≤ 1.01 ulp), summed in fp32 over blocks of at most 256 terms
+    // whose sums are added in double. The scalar twin: exp and sum in double.
+    double (*sum_exp)(const float * x, int64_t n, float m);
     // out[i] = weight·(silu(min(gate[i], L))·clamp(up[i], −L, L)), L = limit (0: no clamp),
     // fp32 (§3.10, weight = routing weight or 1); out may alias gate or up.
     void (*swiglu)(float * out, const float * gate, const float * up, int64_t n, float limit,
@@ -169,18 +173,19 @@ void   gemm_f32(float * y, int64_t ldy, const float * w, int64_t ldw, const floa
                 int64_t K, int64_t T, int64_t n0, int64_t n1);
 double fma_probe(int64_t iters);
 // scalar_elementwise.cpp: the include/dsv4/ref functions behind the elementwise entries.
-void rmsnorm_bf16(float * out, const float * x, const float * w, int64_t n, float eps);
-void rope(float * v, int64_t len, int64_t rope_dim, const float * cos, const float * sin,
-          bool inverse);
-void rope_heads(float * v, int64_t n_vec, int64_t stride, int64_t len, int64_t rope_dim,
-                const float * cos, const float * sin, bool inverse);
-void softmax(float * x, int64_t n);
-void swiglu(float * out, const float * gate, const float * up, int64_t n, float limit,
-            float weight);
-void sqrt_softplus(float * out, const float * z, int64_t n);
-void fp8sim(float * v, int64_t n, int64_t block);
-void fp4sim(float * v, int64_t n);
-bool hadamard(float * v, int64_t n);
+void   rmsnorm_bf16(float * out, const float * x, const float * w, int64_t n, float eps);
+void   rope(float * v, int64_t len, int64_t rope_dim, const float * cos, const float * sin,
+            bool inverse);
+void   rope_heads(float * v, int64_t n_vec, int64_t stride, int64_t len, int64_t rope_dim,
+                  const float * cos, const float * sin, bool inverse);
+void   softmax(float * x, int64_t n);
+double sum_exp(const float * x, int64_t n, float m);
+void   swiglu(float * out, const float * gate, const float * up, int64_t n, float limit,
+              float weight);
+void   sqrt_softplus(float * out, const float * z, int64_t n);
+void   fp8sim(float * v, int64_t n, int64_t block);
+void   fp4sim(float * v, int64_t n);
+bool   hadamard(float * v, int64_t n);
 // table_scalar.cpp: the attention twins (plain loops; the specification of the SIMD versions).
 void index_scores(float * scores, const float * q, const float * wt, const uint16_t * keys,
                   int64_t ih, int64_t ihd, int64_t c0, int64_t c1, bool round);

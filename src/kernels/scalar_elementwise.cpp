@@ -1,5 +1,7 @@
 // The scalar table's elementwise kernels: the include/dsv4/ref functions themselves (baseline
 // TU), so the scalar table is bit-identical to the reference by construction.
+#include <cmath>
+
 #include "dsv4/ref/formats.hpp"
 #include "dsv4/ref/ops.hpp"
 #include "kernels/kernel_table.hpp"
@@ -23,6 +25,11 @@ void rope_heads(float * v, int64_t n_vec, int64_t stride, int64_t len, int64_t r
 
 void softmax(float * x, int64_t n) {
     ref::softmax_inplace(x, n);
+}
+double sum_exp(const float * x, int64_t n, float m) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) s += std::exp(double(x[i]) - double(m));
+    return s;
 }
 
 void swiglu(float * out, const float * gate, const float * up, int64_t n, float limit,

@@ -224,6 +224,7 @@ extern const KernelTable kTableScalar = {
     .rope          = &scalar::rope,
     .rope_heads    = &scalar::rope_heads,
     .softmax       = &scalar::softmax,
+    .sum_exp       = &scalar::sum_exp,
     .swiglu        = &scalar::swiglu,
     .sqrt_softplus = &scalar::sqrt_softplus,
     .fp8sim        = &scalar::fp8sim,

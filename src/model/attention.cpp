@@ -395,7 +395,7 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
             }
         });
         threading::parallel_for_dynamic(
-            ctx.n_threads, G * OL, chunk_rows(K_oa), [&](int64_t n0, int64_t n1) {
+            ctx.n_threads, G * OL, 16, chunk_rows(K_oa), [&](int64_t n0, int64_t n1) {
                 for (int64_t g = n0 / OL; g < G && g * OL < n1; ++g)
                     ctx.k->lin8(b.z, G * OL, a.wo_a, b.qa + g * T * rb, T, std::max(n0, g * OL),
                                 std::min(n1, (g + 1) * OL));

@@ -111,11 +111,19 @@ void hc_pre(const Ctx & ctx, const HcWeights & w, const float * X, int64_t T, fl
     const float                  heps  = static_cast<float>(cfg.hc_eps);
     const int                    iters = cfg.hc_sinkhorn_iters;
 
+    // mixes[t][j] = fn[j] · v_t (fp32). With fewer tokens than threads (decode) the rows of fn
+    // (1.5 MB for V4) are split across the threads first; otherwise each thread takes whole
+    // tokens. A mix is one dot product either way, so the results are the same.
+    const bool by_rows = T < ctx.n_threads;
+    if (by_rows)
+        threading::parallel_for(ctx.n_threads, mix, 1, [&](int64_t j0, int64_t j1) {
+            k.gemm_f32(scratch, mix, w.fn, hcd, X, hcd, hcd, T, j0, j1);
+        });
     threading::parallel_for(
         ctx.n_threads, T, token_grain(2 * int64_t{mix + 1} * hcd), [&](int64_t t0, int64_t t1) {
             float * mixes = scratch + t0 * mix;
-            // mixes[t][j] = fn[j] · v_t (fp32), for the whole chunk at once.
-            k.gemm_f32(mixes, mix, w.fn, hcd, X + t0 * hcd, hcd, hcd, t1 - t0, 0, mix);
+            if (!by_rows)
+                k.gemm_f32(mixes, mix, w.fn, hcd, X + t0 * hcd, hcd, hcd, t1 - t0, 0, mix);
             for (int64_t t = t0; t < t1; ++t) {
                 const float * v = X + t * hcd;
                 float *       m = scratch + t * mix;
@@ -134,38 +142,45 @@ void hc_post(const Ctx & ctx, const float * o, const float * R, const HcSplit * 
     const int64_t       dim = cfg.dim;
     const int64_t       hcd = cfg.hc_dim();
 
-    threading::parallel_for(
-        ctx.n_threads, T, token_grain(3 * int64_t{hc} * hcd), [&](int64_t t0, int64_t t1) {
-            // Columns are processed in blocks copied out of R first, so Xnew may alias R.
-            constexpr int64_t kBlock = 64;
-            float             rb[kMaxHcMult * kBlock];
-            for (int64_t t = t0; t < t1; ++t) {
-                const HcSplit & s  = split[t];
-                const float *   ot = o + t * dim;
-                const float *   Rt = R + t * hcd;
-                float *         Xt = Xnew + t * hcd;
-                for (int64_t i0 = 0; i0 < dim; i0 += kBlock) {
-                    const int64_t n = std::min(kBlock, dim - i0);
-                    for (int j = 0; j < hc; ++j)
-                        for (int64_t i = 0; i < n; ++i) rb[j * kBlock + i] = Rt[j * dim + i0 + i];
-                    // Xnew[k, i] = bf16(post[k]·o[i] + Σ_j comb[j][k]·R[j, i]): comb's first
-                    // index is the source stream j, the second the destination k.
-                    for (int kk = 0; kk < hc; ++kk) {
-                        const float pk = s.post[kk];
-                        float *     xk = Xt + kk * dim + i0;
-                        for (int64_t i = 0; i < n; ++i) {
-                            float acc = s.comb[kk] * rb[i];
-                            for (int j = 1; j < hc; ++j) {
-                                const float p = s.comb[j * hc + kk] * rb[j * kBlock + i];
-                                acc += p;
-                            }
-                            const float po = pk * ot[i0 + i];
-                            xk[i]          = ref::round_bf16(po + acc);
-                        }
+    // Xnew[k, i] = bf16(post[k]·o[i] + Σ_j comb[j][k]·R[j, i]) for columns [c0, c1) of token
+    // t (c0 a multiple of kBlock). Columns are processed in blocks copied out of R first, so
+    // Xnew may alias R. comb's first index is the source stream j, the second the destination.
+    constexpr int64_t kBlock  = 64;
+    const auto        columns = [&](int64_t t, int64_t c0, int64_t c1) {
+        float           rb[kMaxHcMult * kBlock];
+        const HcSplit & s  = split[t];
+        const float *   ot = o + t * dim;
+        const float *   Rt = R + t * hcd;
+        float *         Xt = Xnew + t * hcd;
+        for (int64_t i0 = c0; i0 < c1; i0 += kBlock) {
+            const int64_t n = std::min(kBlock, c1 - i0);
+            for (int j = 0; j < hc; ++j)
+                for (int64_t i = 0; i < n; ++i) rb[j * kBlock + i] = Rt[j * dim + i0 + i];
+            for (int kk = 0; kk < hc; ++kk) {
+                const float pk = s.post[kk];
+                float *     xk = Xt + kk * dim + i0;
+                for (int64_t i = 0; i < n; ++i) {
+                    float acc = s.comb[kk] * rb[i];
+                    for (int j = 1; j < hc; ++j) {
+                        const float p = s.comb[j * hc + kk] * rb[j * kBlock + i];
+                        acc += p;
                     }
+                    const float po = pk * ot[i0 + i];
+                    xk[i]          = ref::round_bf16(po + acc);
                 }
             }
-        });
+        }
+    };
+    if (T < ctx.n_threads) {  // decode: split the columns (each element is computed alone)
+        for (int64_t t = 0; t < T; ++t)
+            threading::parallel_for(ctx.n_threads, dim, kBlock,
+                                    [&](int64_t c0, int64_t c1) { columns(t, c0, c1); });
+        return;
+    }
+    threading::parallel_for(ctx.n_threads, T, token_grain(3 * int64_t{hc} * hcd),
+                            [&](int64_t t0, int64_t t1) {
+                                for (int64_t t = t0; t < t1; ++t) columns(t, 0, dim);
+                            });
 }
 
 void hc_head(const Ctx & ctx, const HcWeights & w, const float * X, int64_t T, float * y,

@@ -22,20 +22,19 @@ inline void prep_quant(const Ctx & c, uint8_t * qa, const float * x, int64_t ldx
 // Products are split into chunks of about kChunkBytes of weights, handed to whichever thread is
 // free (threading::parallel_for_dynamic: the memory behind a matrix is not equally fast
 // everywhere on a VM). A chunk is 4 long weight streams inside the kernel (linear-inl.hpp), so
-// it must not be small: below ~1 MB the stream start-up shows; 2 MB leaves a product of N bytes
-// with at most ~1 MB of idle tail per thread. Chunks are multiples of 16 rows (the kernels'
-// tiles and, for FP8, whole 128-row scale blocks do not care: every row is computed alone).
+// it should not be small while much work is left (below ~1 MB the stream start-up shows); the
+// last chunks shrink down to 16 rows so the threads finish together. Every row is computed
+// alone, so chunk boundaries (multiples of 16 rows) do not change any result.
 constexpr int64_t kChunkBytes = int64_t{2} << 20;
 inline int64_t    chunk_rows(int64_t row_bytes) {
-       const int64_t r = kChunkBytes / std::max<int64_t>(row_bytes, 1);
-       return std::max<int64_t>(16, (r + 15) / 16 * 16);
+       return std::max<int64_t>(1, kChunkBytes / std::max<int64_t>(row_bytes, 1));
 }
 
 // y[t·ldy + n] for n in [n0, n1), t < T.
 inline void lin8_rows(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Mat & w,
                       const uint8_t * qa, int64_t T, int64_t n0, int64_t n1) {
     threading::parallel_for_dynamic(
-        c.n_threads, n1 - n0, chunk_rows(w.K),
+        c.n_threads, n1 - n0, 16, chunk_rows(w.K),
         [&](int64_t a, int64_t b) { c.k->lin8(y, ldy, w, qa, T, n0 + a, n0 + b); });
 }
 inline void lin8_all(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Mat & w,
@@ -46,9 +45,9 @@ inline void lin8_all(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Ma
 // fp32 y[t·ldy + n] = W_bf16[n] · x_t for all n < N (x holds bf16 values).
 inline void gemm_bf16_all(const Ctx & c, float * y, int64_t ldy, const uint16_t * w, int64_t N,
                           int64_t K, const float * x, int64_t ldx, int64_t T) {
-    threading::parallel_for_dynamic(c.n_threads, N, chunk_rows(2 * K), [&](int64_t a, int64_t b) {
-        c.k->gemm_bf16(y, ldy, w, K, x, ldx, K, T, a, b);
-    });
+    threading::parallel_for_dynamic(
+        c.n_threads, N, 16, chunk_rows(2 * K),
+        [&](int64_t a, int64_t b) { c.k->gemm_bf16(y, ldy, w, K, x, ldx, K, T, a, b); });
 }
 
 // One product of a fused group (run_rows): y[t·ldy + n] for its N output rows, either FP8
@@ -88,7 +87,7 @@ inline void run_rows(const Ctx & c, const RowJob * jobs, int n_jobs) {
         row_bytes = std::max(row_bytes, jobs[i].w8 ? jobs[i].w8->K : 2 * jobs[i].K);
     }
     threading::parallel_for_dynamic(
-        c.n_threads, total, chunk_rows(row_bytes), [&](int64_t a, int64_t b) {
+        c.n_threads, total, 16, chunk_rows(row_bytes), [&](int64_t a, int64_t b) {
             int64_t off = 0;
             for (int i = 0; i < n_jobs; ++i) {
                 const RowJob & j  = jobs[i];

@@ -297,7 +297,7 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
     using Clamp              = Numerics::Clamp;
     const Clamp clamp        = ctx.num.swiglu_clamp;
     const bool  weight_early = ctx.num.route_weight_before_w2;
-    threading::parallel_for_dynamic(nt, pref_a[ng], 1, [&](int64_t i0, int64_t i1) {
+    threading::parallel_for_dynamic(nt, pref_a[ng], 1, 1, [&](int64_t i0, int64_t i1) {
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t gi = group_of(pref_a, item);
             const Group & g  = groups[gi];
@@ -341,7 +341,7 @@ void moe_forward(const Ctx & ctx, const BlockWeights & b, const float * x, const
                             [&](int64_t r0, int64_t r1) { kt.act_quant(qh, G, I, I, r0, r1); });
 
     // ---- 5. w2 products -------------------------------------------------------------------
-    threading::parallel_for_dynamic(nt, pref_c[ng], 1, [&](int64_t i0, int64_t i1) {
+    threading::parallel_for_dynamic(nt, pref_c[ng], 1, 1, [&](int64_t i0, int64_t i1) {
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t   gi = group_of(pref_c, item);
             const Group &   g  = groups[gi];

@@ -92,24 +92,33 @@ void parallel_for(int n_threads, int64_t n, int64_t grain, Fn && fn) {
 #endif
 }
 
-// Calls fn(begin, end) on the chunks [c·chunk, min(n, (c+1)·chunk)) of [0, n) (chunk >= 1; a
-// multiple of the caller's block size), each chunk once, in ascending order of start, taken by
-// whichever thread is free. Serial under the same conditions as parallel_for.
+// Calls fn(begin, end) on consecutive chunks of [0, n), each taken by whichever thread is free,
+// in ascending order of start. Chunk sizes are multiples of `grain` (the last may be short):
+// `chunk` while much work is left, then smaller — about remaining / (2·threads), never below
+// grain — so the threads finish together instead of one waiting for another's last big chunk.
+// Serial (one call over [0, n)) under the same conditions as parallel_for.
 template <class Fn>
-void parallel_for_dynamic(int n_threads, int64_t n, int64_t chunk, Fn && fn) {
+void parallel_for_dynamic(int n_threads, int64_t n, int64_t grain, int64_t chunk, Fn && fn) {
     if (n <= 0) return;
-    chunk                = std::max<int64_t>(chunk, 1);
-    const int64_t chunks = (n + chunk - 1) / chunk;
-    const int     nt     = static_cast<int>(std::min<int64_t>(std::max(n_threads, 1), chunks));
+    grain               = std::max<int64_t>(grain, 1);
+    chunk               = std::max<int64_t>((chunk + grain - 1) / grain * grain, grain);
+    const int64_t units = (n + grain - 1) / grain;
+    const int     nt    = static_cast<int>(std::min<int64_t>(std::max(n_threads, 1), units));
     if (nt <= 1 || in_parallel()) {
         fn(int64_t{0}, n);
         return;
     }
     std::atomic<int64_t> next{0};
     const auto           work = [&] {
-        for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
-             c         = next.fetch_add(1, std::memory_order_relaxed))
-            fn(c * chunk, std::min(n, (c + 1) * chunk));
+        int64_t b = next.load(std::memory_order_relaxed);
+        while (b < n) {
+            const int64_t left = n - b;
+            int64_t       size = (left / (2 * nt) + grain - 1) / grain * grain;
+            size               = std::min(std::max(size, grain), chunk);
+            if (!next.compare_exchange_weak(b, b + size, std::memory_order_relaxed)) continue;
+            fn(b, std::min(n, b + size));
+            b = next.load(std::memory_order_relaxed);
+        }
     };
 #if defined(DSV4_HAVE_OPENMP)
 #pragma omp parallel num_threads(nt)

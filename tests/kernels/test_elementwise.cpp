@@ -6,6 +6,7 @@
 // Exact ops (fp8sim, fp4sim, hadamard, rope) must match the reference bit for bit (compared as
 // bit patterns, so −0 vs +0 counts). The others carry a tolerance derived next to each check
 // from the error bounds documented in src/kernels/simd/elementwise-inl.hpp.
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -305,6 +306,34 @@ TEST_CASE("softmax matches ref::softmax_inplace on every arch", "[per_arch][elem
         float one = 3.0f;
         k.softmax(&one, 0);  // n = 0: no-op
         CHECK(one == 3.0f);
+    }
+}
+
+TEST_CASE("sum_exp matches the double-precision sum on every arch", "[per_arch][elementwise]") {
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{15}, int64_t{17}, int64_t{255},
+                          int64_t{256}, int64_t{257}, int64_t{4099}, int64_t{129280}}) {
+            DYNAMIC_SECTION(k.name << " n=" << n) {
+                // Logits-like values; m = their max (the greedy sampler's log-sum-exp), and a
+                // larger m (every term < 1).
+                auto        x  = test::random_floats(n, 500 + n, -30.0f, 12.0f);
+                const float mx = n ? *std::max_element(x.begin(), x.end()) : 0.0f;
+                for (float m : {mx, mx + 3.0f}) {
+                    double want = 0.0;
+                    for (int64_t i = 0; i < n; ++i) want += std::exp(double(x[i]) - double(m));
+                    const double got = k.sum_exp(x.data(), n, m);
+                    // Each term: x − m rounded to fp32 (absolute error <= |x − m|·2^-24 <=
+                    // 45·2^-24, i.e. that much relative error in exp) and the fp32 exp
+                    // (<= kExpUlpMine ulp <= kExpUlpMine·2^-23 relative); the double reference
+                    // is exact to ~1e-16. Sums: fp32 blocks of <= 256 non-negative terms, within
+                    // gamma_256 of their exact sum in any order, added in double.
+                    const double dexp = kExpUlpMine * 0x1p-23 + 45.0 * 0x1p-24;
+                    const double rel  = dexp + test::gamma_n(256) + 1e-15;
+                    CHECK(std::fabs(got - want) <= rel * want + 1e-300);
+                }
+            }
+        }
     }
 }
 

@@ -95,20 +95,28 @@ TEST_CASE("parallel_for from several host threads at once: every call complete",
     CHECK(bad.load() == 0);
 }
 
-TEST_CASE("parallel_for_dynamic visits every index once, in whole chunks", "[parallel]") {
+TEST_CASE("parallel_for_dynamic visits every index once, in grain-aligned chunks", "[parallel]") {
     for (int threads : {1, 2, 4}) {
         for (int64_t n : {1, 5, 257, 10000}) {
-            for (int64_t chunk : {1, 16, 300, 20000}) {
-                std::vector<std::atomic<int>> hits(n);
-                std::atomic<int>              bad{0};
-                dsv4::threading::parallel_for_dynamic(threads, n, chunk, [&](int64_t b, int64_t e) {
-                    // A call is one chunk, or the whole range when run serially.
-                    const bool whole = b == 0 && e == n;
-                    if (!whole && (b % chunk != 0 || (e != n && e != b + chunk))) ++bad;
-                    for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
-                });
-                CHECK(bad.load() == 0);
-                for (int64_t i = 0; i < n; ++i) REQUIRE(hits[i].load() == 1);
+            for (int64_t grain : {1, 16}) {
+                for (int64_t chunk : {1, 16, 300, 20000}) {
+                    std::vector<std::atomic<int>> hits(n);
+                    std::atomic<int>              bad{0};
+                    const int64_t                 max_chunk = (chunk + grain - 1) / grain * grain;
+                    dsv4::threading::parallel_for_dynamic(
+                        threads, n, grain, chunk, [&](int64_t b, int64_t e) {
+                            // A call is one chunk (grain-aligned start, at most max_chunk long,
+                            // a multiple of grain unless it ends the range), or the whole range
+                            // when run serially.
+                            const bool whole = b == 0 && e == n;
+                            if (!whole && (b % grain != 0 || e <= b || e - b > max_chunk ||
+                                           (e != n && (e - b) % grain != 0)))
+                                ++bad;
+                            for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+                        });
+                    CHECK(bad.load() == 0);
+                    for (int64_t i = 0; i < n; ++i) REQUIRE(hits[i].load() == 1);
+                }
             }
         }
     }
@@ -117,7 +125,7 @@ TEST_CASE("parallel_for_dynamic visits every index once, in whole chunks", "[par
     parallel_for(2, 2, 1, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i)
             dsv4::threading::parallel_for_dynamic(
-                2, 100, 7, [&](int64_t cb, int64_t ce) { total += ce - cb; });
+                2, 100, 1, 7, [&](int64_t cb, int64_t ce) { total += ce - cb; });
     });
     CHECK(total.load() == 200);
 }

@@ -286,6 +286,24 @@ void softmax(float * x, int64_t n) {
     if (i < n) elt_store_part(x + i, elt_load_part(x + i, n - i, 0.0f) / sum, n - i);
 }
 
+// Σ exp(x[i] − m): fp32 terms (elt_exp), fp32 lane sums over blocks of kSumExpBlock values, the
+// block sums added in double — so the error is that of ≤ 256-term fp32 sums, whatever n.
+constexpr int64_t kSumExpBlock = 256;
+double            sum_exp(const float * x, int64_t n, float m) {
+               const float   ninf = -__builtin_inff();
+               const batch_f vm(m);
+               double        total = 0.0;
+               for (int64_t b = 0; b < n; b += kSumExpBlock) {
+                   const int64_t e = n - b < kSumExpBlock ? n : b + kSumExpBlock;
+                   batch_f       vs(0.0f);
+                   int64_t       i = b;
+                   for (; i + kLanes <= e; i += kLanes) vs += elt_exp(batch_f::load_unaligned(x + i) - vm);
+        if (i < e) vs += elt_exp(elt_load_part(x + i, e - i, ninf) - vm);  // exp(-inf) = 0
+        total += static_cast<double>(xsimd::hadd(vs));
+    }
+               return total;
+}
+
 inline batch_f elt_swiglu(batch_f g, batch_f u, float limit, batch_f weight) {
     if (limit > 0.0f) {
         const batch_f l(limit);

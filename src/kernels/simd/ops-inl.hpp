@@ -101,6 +101,7 @@ extern const KernelTable DSV4_TABLE_VAR = {
     .rope          = &DSV4_ARCH_NS::rope,
     .rope_heads    = &DSV4_ARCH_NS::rope_heads,
     .softmax       = &DSV4_ARCH_NS::softmax,
+    .sum_exp       = &DSV4_ARCH_NS::sum_exp,
     .swiglu        = &DSV4_ARCH_NS::swiglu,
     .sqrt_softplus = &DSV4_ARCH_NS::sqrt_softplus,
     .fp8sim        = &DSV4_ARCH_NS::fp8sim,

@@ -17,7 +17,9 @@
 //  * decode at context C > 0: the session is filled to C tokens with eval() on random ids
 //    (reusing what the previous step left), then --decode-tokens greedy steps are timed
 //    through generate_tokens (each step = one forward of one token + greedy sampling over the
-//    vocabulary); tok/s = steps / wall time.
+//    vocabulary); tok/s = steps / wall time. Right after, the same steps are timed at context
+//    0 in a second, small session ("paired"): the host's bandwidth drifts within minutes and a
+//    long fill takes many, so the long/short ratio is taken from the same minute.
 // A context that exceeds max_position_embeddings, whose Session would not fit in --mem-limit-gib
 // next to the weights, or whose fill would run past --max-fill-s, is skipped with a note.
 //
@@ -45,6 +47,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -349,6 +352,10 @@ struct PrefillRow {
 struct DecodeRow {
     int64_t context = 0, steps = 0;
     double  s = 0, cpu = 0, kv_read = 0;
+    // Context > 0: the same number of steps at context 0 in a second, empty session, timed
+    // right after (0 steps if that failed): the short-context rate in the same minute.
+    int64_t short_steps = 0;
+    double  short_s     = 0;
 };
 struct Skip {
     std::string what;  // "context 131072" / "prefill 4096"
@@ -469,7 +476,8 @@ class Bench {
                 r->skipped.push_back({"context " + std::to_string(c), s.status().to_string()});
             return true;
         }
-        dsv4::Session & S = *s;
+        dsv4::Session &              S = *s;
+        std::optional<dsv4::Session> S0;  // context-0 reference for the longer contexts
         note("threads %d: loaded in %.2f s; session n_ctx %lld (%.2f GiB)", threads, r->load_s,
              static_cast<long long>(n_ctx), r->session_bytes / kGiB);
 
@@ -512,7 +520,28 @@ class Bench {
                     r->skipped.push_back({"context " + std::to_string(contexts[k]), why});
                 break;
             }
-            decode_at(S, c, r);
+            if (!decode_at(S, c, r)) continue;
+            // The host's bandwidth drifts by ±20 % within minutes and a long fill takes many:
+            // time context 0 again now, in a small second session, for a same-minute ratio.
+            if (!S0) {
+                dsv4::SessionOptions o0;
+                o0.n_ctx     = steps + 2;
+                o0.max_batch = 1;
+                auto s0      = m->new_session(o0);
+                if (!s0.ok()) {
+                    note("no paired short-context session: %s", s0.status().to_string().c_str());
+                    continue;
+                }
+                S0.emplace(std::move(*s0));
+            }
+            (void)S0->reset();
+            int64_t done = 0;
+            double  secs = 0, cpu = 0;
+            if (time_decode(*S0, &done, &secs, &cpu).empty() && done > 0) {
+                r->decode.back().short_steps = done;
+                r->decode.back().short_s     = secs;
+                note("threads %d: paired decode at context 0: %.2f tok/s", threads, done / secs);
+            }
         }
         return true;
     }
@@ -545,37 +574,46 @@ class Bench {
         return "";
     }
 
-    // Times decode_tokens greedy steps on top of the current state. Each generate_tokens call
-    // runs the new prompt token (one single-token forward) and then max_tokens - 1 more, so
-    // the forwards of one call equal its generated_tokens; an early EOS just means another
-    // call (the prompt then extends the history again).
-    void decode_at(dsv4::Session & S, int64_t ctx, Run * r) {
+    // Times decode_tokens greedy steps on top of the current state; returns why it failed
+    // ("" on success). Each generate_tokens call runs the new prompt token (one single-token
+    // forward) and then max_tokens - 1 more, so the forwards of one call equal its
+    // generated_tokens; an early EOS just means another call (the prompt then extends the
+    // history again).
+    std::string time_decode(dsv4::Session & S, int64_t * done, double * secs, double * cpu) {
         dsv4::GenerateOptions go;
         go.sampling.temperature = 0.0f;  // greedy
-        int64_t done            = 0;
-        double  secs = 0, cpu = 0;
-        while (done < a_.decode_tokens) {
+        while (*done < a_.decode_tokens) {
             std::vector<int32_t> prompt = S.tokens();
             prompt.push_back(random_tokens(1)[0]);
-            go.max_tokens   = static_cast<int32_t>(a_.decode_tokens - done);
+            go.max_tokens   = static_cast<int32_t>(a_.decode_tokens - *done);
             const double c0 = cpu_seconds();
             const double t0 = now_s();
             auto         g  = S.generate_tokens(prompt, go, nullptr);
-            secs += now_s() - t0;
-            cpu += cpu_seconds() - c0;
-            if (!g.ok()) {
-                r->skipped.push_back({"context " + std::to_string(ctx), g.status().to_string()});
-                return;
-            }
-            done += g->stats.generated_tokens;
+            *secs += now_s() - t0;
+            *cpu += cpu_seconds() - c0;
+            if (!g.ok()) return g.status().to_string();
+            *done += g->stats.generated_tokens;
             if (g->stats.generated_tokens == 0 ||
                 g->stats.stop_reason == dsv4::StopReason::context_full)
                 break;
         }
-        if (done == 0) return;
+        return "";
+    }
+
+    // Decode at context ctx (the session holds ctx tokens); false if nothing was timed.
+    bool decode_at(dsv4::Session & S, int64_t ctx, Run * r) {
+        int64_t           done = 0;
+        double            secs = 0, cpu = 0;
+        const std::string why = time_decode(S, &done, &secs, &cpu);
+        if (!why.empty()) {
+            r->skipped.push_back({"context " + std::to_string(ctx), why});
+            return false;
+        }
+        if (done == 0) return false;
         r->decode.push_back({ctx, done, secs, cpu, kv_read_bytes(cfg_, ctx)});
         note("threads %d: decode at context %lld: %lld steps in %.3f s (%.2f tok/s)", r->threads,
              static_cast<long long>(ctx), static_cast<long long>(done), secs, done / secs);
+        return true;
     }
 
     const Args &        a_;
@@ -716,7 +754,11 @@ void print_json(const Report & R) {
               << ", \"pct_bw\": " << jnum(r.bw() > 0 ? 100.0 * gbps / r.bw() : NAN)
               << ", \"cpu_seconds\": " << jnum(d.cpu)
               << ", \"decode_tok_s_cpu_time\": " << jnum(d.steps * r.threads / d.cpu)
-              << ", \"kv_read_bytes_per_token_est\": " << jnum(d.kv_read) << "}";
+              << ", \"kv_read_bytes_per_token_est\": " << jnum(d.kv_read)
+              << ", \"paired_short_decode_tok_s\": "
+              << jnum(d.short_steps ? d.short_steps / d.short_s : NAN)
+              << ", \"pct_of_paired_short\": "
+              << jnum(d.short_steps ? 100.0 * tps / (d.short_steps / d.short_s) : NAN) << "}";
         }
         o << "],\n     \"skipped\": [";
         for (size_t j = 0; j < r.skipped.size(); ++j)
@@ -775,15 +817,20 @@ void print_table(const Report & R, FILE * f) {
             std::fprintf(f, "%-8d %-9lld %-10.1f %-9.2f %-12.1f\n", r.threads,
                          static_cast<long long>(p.tokens), p.tokens / p.s, p.s,
                          p.tokens * r.threads / p.cpu);
-    std::fprintf(f, "\n%-8s %-9s %-9s %-9s %-8s %-7s %-12s %-12s\n", "threads", "context", "tok/s",
-                 "ms/tok", "GB/s", "% bw", "tok/s (cpu)", "KV read MB");
+    std::fprintf(f, "\n%-8s %-9s %-9s %-9s %-8s %-7s %-12s %-11s %-s\n", "threads", "context",
+                 "tok/s", "ms/tok", "GB/s", "% bw", "tok/s (cpu)", "KV read MB",
+                 "% of context 0 (paired)");
     for (const Run & r : R.runs)
         for (const DecodeRow & d : r.decode) {
             const double tps = d.steps / d.s, gbps = w.total() * tps / 1e9;
-            std::fprintf(f, "%-8d %-9lld %-9.2f %-9.1f %-8.1f %-7.1f %-12.2f %-12.1f\n", r.threads,
-                         static_cast<long long>(d.context), tps, 1e3 / tps, gbps,
+            char         paired[48] = "";
+            if (d.short_steps)
+                std::snprintf(paired, sizeof paired, "%.1f (%.2f tok/s)",
+                              100.0 * tps / (d.short_steps / d.short_s), d.short_steps / d.short_s);
+            std::fprintf(f, "%-8d %-9lld %-9.2f %-9.1f %-8.1f %-7.1f %-12.2f %-11.1f %s\n",
+                         r.threads, static_cast<long long>(d.context), tps, 1e3 / tps, gbps,
                          r.bw() > 0 ? 100.0 * gbps / r.bw() : 0.0, d.steps * r.threads / d.cpu,
-                         d.kv_read / 1e6);
+                         d.kv_read / 1e6, paired);
         }
     std::fprintf(f,
                  "(tok/s (cpu) = tokens x threads / process CPU seconds: the rate without the "

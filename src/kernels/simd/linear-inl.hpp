@@ -141,15 +141,18 @@ inline void quant_row_e4m3(const float * x, int64_t K, uint8_t * codes, float * 
 // Each stream is also software-prefetched (NTA) a fixed distance ahead: it bridges the page
 // boundaries where the hardware streamer stops (4 KB pages when weights are mmap'ed). Best
 // distances, with either page size: 2 KB for FP8/FP4 (better than none, 1 KB or 4 KB), 1 KB for
-// bf16 (head: 68 GB/s vs 59-64 at 2 KB and 57 at 4 KB, probe 75). A prefetch never faults, so it
-// runs past the end of a part or of the matrix harmlessly.
+// bf16 (in a harness, head shape: 68-69 GB/s vs 59-64 at 2 KB and 57 at 4 KB, probe 75-77; an
+// A/B of the two library builds was within the noise). A prefetch never faults, so it may run
+// past the end of a part or of the matrix (the address is formed as an integer, not a pointer).
 constexpr int     kStreams     = 4;     // decode (one token): parts walked in lockstep
 constexpr int     kTileStreams = 2;     // several tokens: the 2-row tiles
 constexpr int64_t kPrefetchQ   = 2048;  // bytes ahead within each stream: FP8 / FP4 weights
 constexpr int64_t kPrefetchB   = 1024;  // bf16 weights
 template <int64_t D = kPrefetchQ>
 inline void prefetch_stream(const uint8_t * p) {
-    _mm_prefetch(reinterpret_cast<const char *>(p + D), _MM_HINT_NTA);
+    _mm_prefetch(
+        reinterpret_cast<const char *>(reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(D)),
+        _MM_HINT_NTA);
 }
 
 // Rows [n0, n1) as S contiguous parts of sizes differing by at most one; tile(rows) is called

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <new>
 #include <utility>
+#include <vector>
 
 namespace dsv4::io {
 namespace {
@@ -44,14 +45,14 @@ class Fd {
         if (fd_ >= 0) ::close(fd_);
     }
     int get() const { return fd_; }
+    int release() { return std::exchange(fd_, -1); }
 
   private:
     int fd_;
 };
 
-}  // namespace
-
-Result<MappedFile> MappedFile::open(const std::string & path, bool use_mmap) {
+// Opens `path` read-only and checks that it is a regular file whose size fits in size_t.
+Status open_regular(const std::string & path, int * fd_out, uint64_t * size_out) {
     int fd_raw;
     do {
         fd_raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // no hang on a FIFO
@@ -79,62 +80,127 @@ Result<MappedFile> MappedFile::open(const std::string & path, bool use_mmap) {
     if (size > static_cast<uint64_t>(SIZE_MAX)) {
         return Status(Errc::io_error, "'" + path + "' is too large to map on this platform");
     }
+    *fd_out   = fd.release();
+    *size_out = size;
+    return Status();
+}
+
+// Reads file bytes [offset, offset + n) into dst (pread, so parts may come in any order).
+Status read_exact(int fd, const std::string & path, uint64_t offset, uint64_t n, uint8_t * dst) {
+    uint64_t done = 0;
+    while (done < n) {
+        const uint64_t chunk = std::min<uint64_t>(n - done, uint64_t{1} << 30);
+        const ssize_t  r =
+            ::pread(fd, dst + done, static_cast<size_t>(chunk), static_cast<off_t>(offset + done));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return Status(Errc::io_error, "cannot read '" + path + "': " + errno_text(errno));
+        }
+        if (r == 0) {
+            return Status(Errc::io_error, "'" + path + "' shrank while being read (no bytes at " +
+                                              std::to_string(offset + done) + ")");
+        }
+        done += static_cast<uint64_t>(r);
+    }
+    return Status();
+}
+
+}  // namespace
+
+Result<MappedFile> MappedFile::open(const std::string & path, bool use_mmap) {
+    if (!use_mmap) {
+        int      fd_raw = -1;
+        uint64_t size   = 0;
+        if (Status s = open_regular(path, &fd_raw, &size); !s.ok()) return s;
+        ::close(fd_raw);
+        return read_parts(path, size, {FilePart{0, size, 0}});
+    }
+    int      fd_raw = -1;
+    uint64_t size   = 0;
+    if (Status s = open_regular(path, &fd_raw, &size); !s.ok()) return s;
+    Fd fd(fd_raw);
 
     MappedFile f;
     f.path_ = path;
     f.size_ = size;
     f.data_ = kEmpty;
-    if (size == 0) return f;  // mmap of length 0 is an error; nothing to read either
+    if (size == 0) return f;  // mmap of length 0 is an error
 
-    if (use_mmap) {
-        void * p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
-        if (p == MAP_FAILED) {
-            const int err = errno;
-            if (err == ENOMEM) {
-                return Status(Errc::out_of_memory, "cannot mmap '" + path + "' (" +
-                                                       std::to_string(size) +
-                                                       " bytes): " + errno_text(err));
-            }
-            return Status(Errc::io_error, "cannot mmap '" + path + "': " + errno_text(err));
+    void * p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    if (p == MAP_FAILED) {
+        const int err = errno;
+        if (err == ENOMEM) {
+            return Status(Errc::out_of_memory, "cannot mmap '" + path + "' (" +
+                                                   std::to_string(size) +
+                                                   " bytes): " + errno_text(err));
         }
-        f.data_   = static_cast<const uint8_t *>(p);
-        f.mapped_ = true;
-        return f;
+        return Status(Errc::io_error, "cannot mmap '" + path + "': " + errno_text(err));
+    }
+    f.data_   = static_cast<const uint8_t *>(p);
+    f.mapped_ = true;
+    return f;
+}
+
+Result<MappedFile> MappedFile::read_parts(const std::string & path, uint64_t bytes,
+                                          const std::vector<FilePart> & parts) {
+    int      fd_raw = -1;
+    uint64_t size   = 0;
+    if (Status s = open_regular(path, &fd_raw, &size); !s.ok()) return s;
+    Fd fd(fd_raw);
+    for (const FilePart & pt : parts) {
+        if (pt.src > size || pt.len > size - pt.src || pt.dst > bytes || pt.len > bytes - pt.dst) {
+            return Status(Errc::invalid_argument,
+                          "'" + path + "': part [" + std::to_string(pt.src) + ", +" +
+                              std::to_string(pt.len) + ") -> " + std::to_string(pt.dst) +
+                              " lies outside the file (" + std::to_string(size) +
+                              " bytes) or the buffer (" + std::to_string(bytes) + " bytes)");
+        }
     }
 
-    // Read mode: the bytes go into an anonymous mapping rather than the C++ heap, so that Linux
-    // can back it with transparent huge pages (MADV_HUGEPAGE; only a hint). Decode streams the
-    // whole weight set once per token, and 2 MB pages take the TLB misses out of that stream
+    MappedFile f;
+    f.path_ = path;
+    f.size_ = bytes;
+    f.data_ = kEmpty;
+    if (bytes == 0) return f;
+
+    // The bytes go into an anonymous mapping rather than the C++ heap, so that Linux can back it
+    // with transparent huge pages (MADV_HUGEPAGE; only a hint). Decode streams the whole weight
+    // set once per token, and 2 MB pages take the TLB misses out of that stream
     // (docs/performance.md: flash-mini decode, mmap of the page cache vs read).
-    void * p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE,
+    void * p = ::mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         return Status(Errc::out_of_memory,
-                      "cannot allocate " + std::to_string(size) + " bytes to read '" + path + "'");
+                      "cannot allocate " + std::to_string(bytes) + " bytes to read '" + path + "'");
     }
 #ifdef MADV_HUGEPAGE
-    (void)::madvise(p, static_cast<size_t>(size), MADV_HUGEPAGE);
+    (void)::madvise(p, static_cast<size_t>(bytes), MADV_HUGEPAGE);
 #endif
-    f.data_        = static_cast<const uint8_t *>(p);
-    f.anon_        = true;  // from here on f's destructor unmaps it, on every return path
-    uint8_t * buf  = static_cast<uint8_t *>(p);
-    uint64_t  done = 0;
-    while (done < size) {
-        const uint64_t chunk = std::min<uint64_t>(size - done, uint64_t{1} << 30);
-        const ssize_t  n     = ::read(fd.get(), buf + done, static_cast<size_t>(chunk));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return Status(Errc::io_error, "cannot read '" + path + "': " + errno_text(errno));
-        }
-        if (n == 0) {
-            return Status(Errc::io_error, "'" + path + "' shrank while being read (got " +
-                                              std::to_string(done) + " of " + std::to_string(size) +
-                                              " bytes)");
-        }
-        done += static_cast<uint64_t>(n);
+    f.data_       = static_cast<const uint8_t *>(p);
+    f.anon_       = true;  // from here on f's destructor unmaps it, on every return path
+    uint8_t * buf = static_cast<uint8_t *>(p);
+    for (const FilePart & pt : parts) {
+        if (Status s = read_exact(fd.get(), path, pt.src, pt.len, buf + pt.dst); !s.ok()) return s;
     }
-    (void)::mprotect(p, static_cast<size_t>(size), PROT_READ);  // weights are read-only
+    (void)::mprotect(p, static_cast<size_t>(bytes), PROT_READ);  // weights are read-only
     return f;
+}
+
+Result<std::vector<uint8_t>> MappedFile::read_prefix(const std::string & path, uint64_t n,
+                                                     uint64_t * file_size) {
+    int      fd_raw = -1;
+    uint64_t size   = 0;
+    if (Status s = open_regular(path, &fd_raw, &size); !s.ok()) return s;
+    Fd fd(fd_raw);
+    if (file_size) *file_size = size;
+    try {
+        std::vector<uint8_t> out(static_cast<size_t>(std::min(n, size)));
+        if (Status s = read_exact(fd.get(), path, 0, out.size(), out.data()); !s.ok()) return s;
+        return out;
+    } catch (const std::bad_alloc &) {
+        return Status(Errc::out_of_memory, "cannot allocate " + std::to_string(std::min(n, size)) +
+                                               " bytes to read '" + path + "'");
+    }
 }
 
 MappedFile::MappedFile(MappedFile && other) noexcept

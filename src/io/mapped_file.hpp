@@ -7,10 +7,16 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dsv4/status.hpp"
 
 namespace dsv4::io {
+
+// Read mode with placement: file bytes [src, src + len) go to offset dst of the buffer.
+struct FilePart {
+    uint64_t src = 0, len = 0, dst = 0;
+};
 
 class MappedFile {
   public:
@@ -22,6 +28,18 @@ class MappedFile {
     // Caveat of mmap: if another process truncates the file while it is mapped, touching the lost
     // pages raises SIGBUS. Checkpoints are treated as immutable while loaded.
     static Result<MappedFile> open(const std::string & path, bool use_mmap = true);
+
+    // Read mode with a layout chosen by the caller: a fresh anonymous mapping of `bytes` bytes
+    // (huge pages requested, read-only once filled) holding each part of the file at its dst;
+    // bytes outside the parts are zero. size() is `bytes`, data() is not the file image. Used to
+    // give every tensor a 64-byte aligned start (safetensors offsets are not aligned). A part
+    // outside the file or the buffer is Errc::invalid_argument; errors as open() otherwise.
+    static Result<MappedFile> read_parts(const std::string & path, uint64_t bytes,
+                                         const std::vector<FilePart> & parts);
+
+    // The first min(n, file size) bytes of `path`; *file_size (if given) gets the file's size.
+    static Result<std::vector<uint8_t>> read_prefix(const std::string & path, uint64_t n,
+                                                    uint64_t * file_size = nullptr);
 
     MappedFile() = default;
     MappedFile(MappedFile && other) noexcept;

@@ -123,9 +123,12 @@ struct Range {
     size_t   index;
 };
 
-Result<std::vector<TensorInfo>> parse_impl(const uint8_t * file, uint64_t file_size,
+// `file` holds the first `avail` bytes of a file of file_size bytes: the whole file (tensor data
+// pointers set), or at least its header (data pointers left null, for a caller that places the
+// tensor bytes itself).
+Result<std::vector<TensorInfo>> parse_impl(const uint8_t * file, uint64_t avail, uint64_t file_size,
                                            std::string_view fname) {
-    if (file == nullptr && file_size != 0) {
+    if (file == nullptr && avail != 0) {
         return Status(Errc::invalid_argument, std::string(fname) + ": null buffer");
     }
     if (file_size < 8) {
@@ -147,6 +150,12 @@ Result<std::vector<TensorInfo>> parse_impl(const uint8_t * file, uint64_t file_s
     }
     const uint64_t data_start = 8 + n;
     const uint64_t data_size  = file_size - data_start;
+    if (avail < data_start) {
+        return Status(Errc::invalid_argument,
+                      std::string(fname) + ": only " + std::to_string(avail) + " of the " +
+                          std::to_string(data_start) + " header bytes were given to the parser");
+    }
+    const bool whole = avail == file_size;
 
     const std::vector<uint8_t> json = padded_copy(file + 8, n);
     dom::parser                parser;
@@ -292,7 +301,7 @@ Result<std::vector<TensorInfo>> parse_impl(const uint8_t * file, uint64_t file_s
         }
         info.offset     = data_start + offs[0];
         info.nbytes     = need;
-        info.data       = file + info.offset;
+        info.data       = whole ? file + info.offset : nullptr;
         info.file_index = 0;
         out.push_back(std::move(info));
     }
@@ -425,7 +434,7 @@ int64_t TensorInfo::numel() const noexcept {
 Result<std::vector<TensorInfo>> parse_safetensors(const uint8_t * file_bytes, uint64_t file_size,
                                                   std::string_view file_name) {
     try {
-        return parse_impl(file_bytes, file_size, file_name);
+        return parse_impl(file_bytes, file_size, file_size, file_name);
     } catch (const std::bad_alloc &) {
         return oom("parsing the safetensors header of " + std::string(file_name));
     }
@@ -442,12 +451,55 @@ Result<SafetensorsIndex> parse_safetensors_index(const uint8_t * bytes, uint64_t
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::string & path, bool use_mmap) {
     try {
-        Result<MappedFile> mf = MappedFile::open(path, use_mmap);
-        if (!mf) return mf.status();
         SafetensorsFile f;
-        f.file_                           = std::move(*mf);
-        Result<std::vector<TensorInfo>> t = parse_safetensors(f.file_.data(), f.file_.size(), path);
+        if (use_mmap) {
+            Result<MappedFile> mf = MappedFile::open(path, true);
+            if (!mf) return mf.status();
+            f.file_                           = std::move(*mf);
+            f.size_                           = f.file_.size();
+            Result<std::vector<TensorInfo>> t = parse_safetensors(f.file_.data(), f.size_, path);
+            if (!t) return t.status();
+            f.tensors_ = std::move(*t);
+            return f;
+        }
+        // Read mode: parse the header, then read each tensor to a kTensorAlign-aligned place
+        // (file offsets are not aligned: a 64-byte SIMD load of a tensor's row would straddle
+        // two cache lines, which costs the decode GEMVs a quarter of their speed,
+        // docs/performance.md). Tensors keep file order; gaps in the file are not read.
+        uint64_t                     size = 0;
+        Result<std::vector<uint8_t>> hdr  = MappedFile::read_prefix(path, 8, &size);
+        if (!hdr) return hdr.status();
+        uint64_t n = 0;
+        for (size_t i = hdr->size(); i-- > 0;) n = (n << 8) | (*hdr)[i];
+        if (hdr->size() == 8 && n <= kMaxHeaderBytes &&
+            n <= size - 8) {  // else parse_impl says why
+            hdr = MappedFile::read_prefix(path, 8 + n, &size);
+            if (!hdr) return hdr.status();
+            if (hdr->size() < 8 + n)
+                return Status(Errc::io_error, path + ": the file shrank while being read");
+        }
+        Result<std::vector<TensorInfo>> t = parse_impl(hdr->data(), hdr->size(), size, path);
         if (!t) return t.status();
+        std::vector<size_t> order(t->size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+            return (*t)[a].offset != (*t)[b].offset ? (*t)[a].offset < (*t)[b].offset : a < b;
+        });
+        std::vector<FilePart> parts;
+        std::vector<uint64_t> dst(t->size(), 0);
+        uint64_t              end = 0;
+        for (const size_t i : order) {
+            const TensorInfo & ti = (*t)[i];
+            if (!ti.nbytes) continue;
+            dst[i] = (end + kTensorAlign - 1) / kTensorAlign * kTensorAlign;
+            parts.push_back({ti.offset, ti.nbytes, dst[i]});
+            end = dst[i] + ti.nbytes;
+        }
+        Result<MappedFile> mf = MappedFile::read_parts(path, end, parts);
+        if (!mf) return mf.status();
+        f.file_ = std::move(*mf);
+        f.size_ = size;
+        for (size_t i = 0; i < t->size(); ++i) (*t)[i].data = f.file_.data() + dst[i];
         f.tensors_ = std::move(*t);
         return f;
     } catch (const std::bad_alloc &) {

@@ -49,14 +49,19 @@ std::optional<DType> dtype_from_name(std::string_view name) noexcept;
 struct TensorInfo {
     std::string          name;
     DType                dtype = DType::U8;
-    std::vector<int64_t> shape;           // as stored (packed FP4: [out, in/2])
-    uint64_t             offset     = 0;  // absolute byte offset of the first byte in the file
-    uint64_t             nbytes     = 0;  // == numel() * dtype_size(dtype)
-    const uint8_t *      data       = nullptr;  // into the file's bytes; may be unaligned
-    uint32_t             file_index = 0;        // which shard of a TensorStore (0 for a lone file)
+    std::vector<int64_t> shape;       // as stored (packed FP4: [out, in/2])
+    uint64_t             offset = 0;  // absolute byte offset of the first byte in the file
+    uint64_t             nbytes = 0;  // == numel() * dtype_size(dtype)
+    // The bytes: into the mapped file (may be unaligned), or, when SafetensorsFile read them,
+    // kTensorAlign-aligned in its buffer.
+    const uint8_t * data       = nullptr;
+    uint32_t        file_index = 0;  // which shard of a TensorStore (0 for a lone file)
 
     int64_t numel() const noexcept;  // product of shape (1 for a scalar), validated at parse time
 };
+
+// Start alignment of every tensor that SafetensorsFile reads into memory (read mode).
+inline constexpr uint64_t kTensorAlign = 64;
 
 // Largest header accepted (the JSON part); real V4 shards have a few hundred KiB.
 inline constexpr uint64_t kMaxHeaderBytes = uint64_t{100} << 20;
@@ -76,14 +81,16 @@ class SafetensorsFile {
 
     const std::string &             path() const noexcept { return file_.path(); }
     const std::vector<TensorInfo> & tensors() const noexcept { return tensors_; }
-    uint64_t                        size() const noexcept { return file_.size(); }
-    const uint8_t *                 bytes() const noexcept { return file_.data(); }
+    uint64_t                        size() const noexcept { return size_; }  // of the file
+    // The mapped file's bytes (mmap mode); in read mode the buffer of placed tensors.
+    const uint8_t * bytes() const noexcept { return file_.data(); }
     // Linear search (a shard has at most a few thousand tensors); TensorStore has a hash index.
     const TensorInfo * find(std::string_view name) const noexcept;
 
   private:
     friend class TensorStore;
     MappedFile              file_;
+    uint64_t                size_ = 0;
     std::vector<TensorInfo> tensors_;
 };
 

@@ -197,6 +197,28 @@ TEST_CASE("api: prefix reuse prefills only the new suffix, with the logits of a 
     CHECK(st.reused_tokens == 0);
 }
 
+TEST_CASE("api: weights read into memory (aligned copies) give the mapped model's logits",
+          "[api]") {
+    LoadOptions o;
+    o.n_threads   = 2;
+    o.weight_load = WeightLoad::read;
+    auto m        = Model::load(kGolden, o);
+    REQUIRE(m.ok());
+    SessionOptions so;
+    so.n_ctx  = 512;
+    auto read = m->new_session(so);
+    auto mmap = golden_model().new_session(so);  // WeightLoad::automatic = mmap
+    REQUIRE(read.ok());
+    REQUIRE(mmap.ok());
+    // Same kernels on the same bytes, only the addresses differ: bit-identical.
+    auto a = read->eval(short_prompt());
+    auto b = mmap->eval(short_prompt());
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    REQUIRE(a->size() == b->size());
+    CHECK(std::memcmp(a->data(), b->data(), a->size() * sizeof(float)) == 0);
+}
+
 TEST_CASE("api: snapshot round trip continues exactly as never stopping", "[api]") {
     const auto prompt = short_prompt();
     Session    whole  = new_session();

@@ -110,12 +110,18 @@ void select_topk(const float * b, int64_t E, int64_t k, uint8_t * mask, int32_t 
 }
 
 // Rows per work item for a product with N output rows whose per-row cost is `row_cost`, so that
-// items cost about `target` each; a multiple of kRowQuantum (or all N rows).
+// items cost about `target` each: the nearest whole number of items, of equal size (a multiple
+// of kRowQuantum; the last item takes the remainder, or all N rows). Equal items: a rounded-up
+// item size would leave a sliver item (e.g. 976 + 976 + 96 rows) whose weight streams are too
+// short to reach full speed.
 int64_t split_rows(int64_t N, double row_cost, double target) {
-    if (!(target > 0.0) || row_cost <= 0.0) return N;
-    int64_t r = static_cast<int64_t>(std::ceil(target / row_cost));
-    r         = (r + kRowQuantum - 1) / kRowQuantum * kRowQuantum;
-    return std::clamp<int64_t>(r, std::min<int64_t>(kRowQuantum, N), N);
+    if (!(target > 0.0) || row_cost <= 0.0 || N <= kRowQuantum) return N;
+    const double want =
+        std::min(static_cast<double>(N) * row_cost / target, static_cast<double>(N));
+    const int64_t items = std::clamp<int64_t>(std::llround(want), 1, N / kRowQuantum);
+    int64_t       r     = (N + items - 1) / items;
+    r                   = (r + kRowQuantum - 1) / kRowQuantum * kRowQuantum;
+    return std::min(r, N);
 }
 
 // Heuristic cost of one output row of a product with K inputs over ntok tokens: the weight

@@ -9,7 +9,9 @@
 // GEMM benchmarks report `GFLOPs` (2·N·K·T per product) and `pct_peak` (percentage of the fp32 FMA
 // peak measured with the same table and thread count). The weights of every GEMV are cycled through
 // enough copies (>= 512 MiB in all) that they come from DRAM, not from the caches, as in a real
-// decode step.
+// decode step. Each GEMV goes through the forward pass's own wrappers (model/linear.hpp:
+// prep_quant, then lin8_all / lin4_all / gemm_bf16_all, which hand ~2 MB chunks of rows to
+// whichever thread is free), so the threading measured is the library's.
 //
 // Usage: dsv4-bench-kernels [--arch=NAME] [google-benchmark flags, e.g.
 //        --benchmark_format=json --benchmark_filter=gemv]
@@ -27,6 +29,7 @@
 
 #include "dsv4/system.hpp"
 #include "kernels/kernel_table.hpp"
+#include "model/linear.hpp"
 #include "read_probe.hpp"
 #include "threading/parallel.hpp"
 
@@ -158,6 +161,9 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
     for (float & v : x) v = g(rng);  // bf16 values are not required for timing
     const double bw   = hot ? g_bw[threads] : measure_read_bw(threads);
     int64_t      copy = 0;
+    // The forward pass's own wrappers (model/linear.hpp): activation rows prepared on the calling
+    // thread, the output rows handed out in chunks from a shared counter.
+    const dsv4::model::Ctx ctx{nullptr, g_k, threads};
     for (auto _ : state) {
         const Operand * op = &ws.ops[static_cast<size_t>(copy * s.groups)];
         copy               = (copy + 1) % ws.copies;
@@ -169,28 +175,20 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
                 case WKind::fp8:
                 case WKind::fp8_plain: {
                     if (s.kind == WKind::fp8)
-                        g_k->act_quant(q, xg, K, K, 0, 1);
+                        dsv4::model::prep_quant(ctx, q, xg, K, K, 1);
                     else
                         g_k->act_plain(q, xg, K, K, 0, 1);
-                    const dsv4::kernels::Fp8Mat m{op[gi].w, op[gi].scale, s.N, K};
-                    dsv4::threading::parallel_for(threads, s.N, 16, [&](int64_t b, int64_t e) {
-                        g_k->lin8(yg, s.N, m, q, 1, b, e);
-                    });
+                    dsv4::model::lin8_all(ctx, yg, s.N, {op[gi].w, op[gi].scale, s.N, K}, q, 1);
                     break;
                 }
                 case WKind::fp4: {
-                    g_k->act_quant(q, xg, K, K, 0, 1);
-                    const dsv4::kernels::Fp4Mat m{op[gi].w, op[gi].scale, s.N, K};
-                    dsv4::threading::parallel_for(threads, s.N, 16, [&](int64_t b, int64_t e) {
-                        g_k->lin4(yg, s.N, m, q, 1, b, e);
-                    });
+                    dsv4::model::prep_quant(ctx, q, xg, K, K, 1);
+                    dsv4::model::lin4_all(ctx, yg, s.N, {op[gi].w, op[gi].scale, s.N, K}, q, 1);
                     break;
                 }
                 case WKind::bf16: {
                     const auto * w = reinterpret_cast<const uint16_t *>(op[gi].w);
-                    dsv4::threading::parallel_for(threads, s.N, 64, [&](int64_t b, int64_t e) {
-                        g_k->gemm_bf16(yg, s.N, w, K, xg, K, K, 1, b, e);
-                    });
+                    dsv4::model::gemm_bf16_all(ctx, yg, s.N, w, s.N, K, xg, K, 1);
                     break;
                 }
             }

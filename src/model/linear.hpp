@@ -42,6 +42,14 @@ inline void lin8_all(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Ma
     lin8_rows(c, y, ldy, w, qa, T, 0, w.N);
 }
 
+// The same for FP4 weights (lin4); the MoE cuts its expert products into its own work items.
+inline void lin4_all(const Ctx & c, float * y, int64_t ldy, const kernels::Fp4Mat & w,
+                     const uint8_t * qa, int64_t T) {
+    threading::parallel_for_dynamic(
+        c.n_threads, w.N, 16, chunk_rows(w.K / 2 + w.K / 32),
+        [&](int64_t a, int64_t b) { c.k->lin4(y, ldy, w, qa, T, a, b); });
+}
+
 // fp32 y[t·ldy + n] = W_bf16[n] · x_t for all n < N (x holds bf16 values).
 inline void gemm_bf16_all(const Ctx & c, float * y, int64_t ldy, const uint16_t * w, int64_t N,
                           int64_t K, const float * x, int64_t ldx, int64_t T) {

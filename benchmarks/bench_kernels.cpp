@@ -10,7 +10,8 @@
 // peak measured with the same table and thread count). The weights of every GEMV are cycled through
 // enough copies (>= 512 MiB in all) that they come from DRAM, not from the caches, as in a real
 // decode step. Each GEMV goes through the forward pass's own wrappers (model/linear.hpp:
-// prep_quant, then lin8_all / lin4_all / gemm_bf16_all, which hand ~2 MB chunks of rows to
+// prep_quant, then lin8_all / lin4_all / gemm_bf16_all, and wo_a as one 8-group matrix through
+// lin8_grouped as attention.cpp runs it; each hands ~2 MB chunks of rows to
 // whichever thread is free), so the threading measured is the library's.
 //
 // Usage: dsv4-bench-kernels [--arch=NAME] [google-benchmark flags, e.g.
@@ -95,7 +96,7 @@ struct Shape {
     const char * name;
     WKind        kind;
     int64_t      N, K;
-    int          groups;  // independent products per step (wo_a: 8 groups, own inputs)
+    int          groups;  // wo_a: 8 groups of N rows, one matrix, each group its own input
 };
 
 const Shape kFlash[] = {
@@ -106,12 +107,17 @@ const Shape kFlash[] = {
     {"expert_w2", WKind::fp4, 4096, 2048, 1}, {"head", WKind::bf16, 129280, 4096, 1},
 };
 
+int64_t all_rows(const Shape & s) {
+    return s.N * s.groups;
+}
+// Bytes of the whole matrix (all groups), scales included.
 int64_t weight_bytes(const Shape & s) {
+    const int64_t n = all_rows(s);
     switch (s.kind) {
         case WKind::fp8:
-        case WKind::fp8_plain: return s.N * s.K + ((s.N + 127) / 128) * (s.K / 128);
-        case WKind::fp4: return s.N * s.K / 2 + s.N * (s.K / 32);
-        case WKind::bf16: return s.N * s.K * 2;
+        case WKind::fp8_plain: return n * s.K + ((n + 127) / 128) * (s.K / 128);
+        case WKind::fp4: return n * s.K / 2 + n * (s.K / 32);
+        case WKind::bf16: return n * s.K * 2;
     }
     return 0;
 }
@@ -121,81 +127,79 @@ struct Operand {
     const uint8_t * scale;
 };
 
-// Lays out `copies` independent weight sets in one buffer; e8m0 scale bytes are set to a
+// Lays out `copies` independent matrices in one buffer; e8m0 scale bytes are set to a
 // realistic 2^-7 so results stay finite.
 struct WeightSet {
     WeightSet(const Shape & s, int64_t min_total) : shape(s) {
-        per    = weight_bytes(s) * s.groups;
-        copies = std::max<int64_t>(1, (min_total + per - 1) / per);
-        buf    = std::make_unique<Buf>(static_cast<size_t>(per * copies));
-        for (int64_t c = 0; c < copies; ++c)
-            for (int g = 0; g < s.groups; ++g) {
-                uint8_t *     base = buf->p + c * per + g * weight_bytes(s);
-                const int64_t wb   = s.kind == WKind::fp4    ? s.N * s.K / 2
-                                     : s.kind == WKind::bf16 ? s.N * s.K * 2
-                                                             : s.N * s.K;
-                if (s.kind == WKind::bf16) {  // bf16 values of moderate size
-                    for (int64_t i = 0; i < s.N * s.K; ++i) {
-                        const uint16_t v = static_cast<uint16_t>(0x3C00 | (base[2 * i] & 0x7F));
-                        std::memcpy(base + 2 * i, &v, 2);
-                    }
+        per             = weight_bytes(s);
+        copies          = std::max<int64_t>(1, (min_total + per - 1) / per);
+        buf             = std::make_unique<Buf>(static_cast<size_t>(per * copies));
+        const int64_t n = all_rows(s);
+        for (int64_t c = 0; c < copies; ++c) {
+            uint8_t *     base = buf->p + c * per;
+            const int64_t wb   = s.kind == WKind::fp4    ? n * s.K / 2
+                                 : s.kind == WKind::bf16 ? n * s.K * 2
+                                                         : n * s.K;
+            if (s.kind == WKind::bf16) {  // bf16 values of moderate size
+                for (int64_t i = 0; i < n * s.K; ++i) {
+                    const uint16_t v = static_cast<uint16_t>(0x3C00 | (base[2 * i] & 0x7F));
+                    std::memcpy(base + 2 * i, &v, 2);
                 }
-                std::memset(base + wb, 120, static_cast<size_t>(weight_bytes(s) - wb));
-                ops.push_back({base, base + wb});
             }
+            std::memset(base + wb, 120, static_cast<size_t>(per - wb));
+            ops.push_back({base, base + wb});
+        }
     }
     Shape                shape;
     int64_t              per = 0, copies = 0;
     std::unique_ptr<Buf> buf;
-    std::vector<Operand> ops;  // copies × groups
+    std::vector<Operand> ops;  // one per copy
 };
 
 void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
-    WeightSet          ws(s, hot ? 0 : int64_t(512) << 20);
-    const int64_t      K   = s.K;
-    const int64_t      row = dsv4::kernels::qact_row_bytes(K);
-    Buf                qa(static_cast<size_t>(row * s.groups));
-    std::vector<float> x(static_cast<size_t>(K * s.groups)), y(static_cast<size_t>(s.N * s.groups));
-    std::mt19937       rng(1);
+    WeightSet                       ws(s, hot ? 0 : int64_t(512) << 20);
+    const int64_t                   K   = s.K;
+    const int64_t                   row = dsv4::kernels::qact_row_bytes(K);
+    const int64_t                   n   = all_rows(s);
+    Buf                             qa(static_cast<size_t>(row * s.groups));
+    std::vector<float>              x(static_cast<size_t>(K * s.groups)), y(static_cast<size_t>(n));
+    std::mt19937                    rng(1);
     std::normal_distribution<float> g;
     for (float & v : x) v = g(rng);  // bf16 values are not required for timing
     const double bw   = hot ? g_bw[threads] : measure_read_bw(threads);
     int64_t      copy = 0;
-    // The forward pass's own wrappers (model/linear.hpp): activation rows prepared on the calling
-    // thread, the output rows handed out in chunks from a shared counter.
+    // The forward pass's own wrappers (model/linear.hpp): activation rows prepared as the model
+    // does, the output rows handed out in chunks from a shared counter.
     const dsv4::model::Ctx ctx{nullptr, g_k, threads};
     for (auto _ : state) {
-        const Operand * op = &ws.ops[static_cast<size_t>(copy * s.groups)];
+        const Operand & op = ws.ops[static_cast<size_t>(copy)];
         copy               = (copy + 1) % ws.copies;
-        for (int gi = 0; gi < s.groups; ++gi) {
-            uint8_t *     q  = qa.p + gi * row;
-            const float * xg = x.data() + gi * K;
-            float *       yg = y.data() + gi * s.N;
-            switch (s.kind) {
-                case WKind::fp8:
-                case WKind::fp8_plain: {
-                    if (s.kind == WKind::fp8)
-                        dsv4::model::prep_quant(ctx, q, xg, K, K, 1);
-                    else
-                        g_k->act_plain(q, xg, K, K, 0, 1);
-                    dsv4::model::lin8_all(ctx, yg, s.N, {op[gi].w, op[gi].scale, s.N, K}, q, 1);
-                    break;
-                }
-                case WKind::fp4: {
-                    dsv4::model::prep_quant(ctx, q, xg, K, K, 1);
-                    dsv4::model::lin4_all(ctx, yg, s.N, {op[gi].w, op[gi].scale, s.N, K}, q, 1);
-                    break;
-                }
-                case WKind::bf16: {
-                    const auto * w = reinterpret_cast<const uint16_t *>(op[gi].w);
-                    dsv4::model::gemm_bf16_all(ctx, yg, s.N, w, s.N, K, xg, K, 1);
-                    break;
-                }
-            }
+        switch (s.kind) {
+            case WKind::fp8:
+                dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
+                dsv4::model::lin8_all(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p, 1);
+                break;
+            case WKind::fp8_plain:  // wo_a, as attention.cpp runs it
+                dsv4::threading::parallel_for(threads, s.groups, 1, [&](int64_t g0, int64_t g1) {
+                    for (int64_t gi = g0; gi < g1; ++gi)
+                        g_k->act_plain(qa.p + gi * row, x.data() + gi * K, K, K, 0, 1);
+                });
+                dsv4::model::lin8_grouped(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p, s.groups,
+                                          1);
+                break;
+            case WKind::fp4:
+                dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
+                dsv4::model::lin4_all(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p, 1);
+                break;
+            case WKind::bf16:
+                dsv4::model::gemm_bf16_all(ctx, y.data(), n,
+                                           reinterpret_cast<const uint16_t *>(op.w), n, K, x.data(),
+                                           K, 1);
+                break;
         }
         benchmark::DoNotOptimize(y.data());
     }
-    const double bytes = static_cast<double>(weight_bytes(s) * s.groups);
+    const double bytes = static_cast<double>(weight_bytes(s));
     state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
     state.counters["GBps"] =
         benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
@@ -284,9 +288,10 @@ void bm_index_scores(benchmark::State & state, int64_t blocks, int threads, bool
     for (auto _ : state) {
         const uint16_t * k = keys.data() + copy * per;
         copy               = (copy + 1) % copies;
-        dsv4::threading::parallel_for(threads, blocks, 64, [&](int64_t c0, int64_t c1) {
-            g_k->index_scores(scores.data(), q.data(), wt.data(), k, ih, ihd, c0, c1, true);
-        });
+        dsv4::threading::parallel_for_dynamic(
+            threads, blocks, 64, 1024, [&](int64_t c0, int64_t c1) {
+                g_k->index_scores(scores.data(), q.data(), wt.data(), k, ih, ihd, c0, c1, true);
+            });
         benchmark::DoNotOptimize(scores.data());
     }
     const double flops = 2.0 * static_cast<double>(blocks) * ih * ihd;

@@ -25,6 +25,9 @@
 
 namespace dsv4 {
 
+// How the weights reach memory (docs/embedding.md, "Memory"): mmap maps the files (zero-copy,
+// fast start, pages shared with the page cache); read copies every tensor into private
+// huge-page memory at a 64-byte aligned address (seconds per GB to load, fastest decode).
 enum class WeightLoad : uint8_t { automatic, mmap, read };  // automatic = mmap
 
 // Load progress in [0, 1] on the loading thread; return false to abort (Errc::cancelled).

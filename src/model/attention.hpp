@@ -32,8 +32,8 @@ void attention_forward(const Ctx & ctx, const BlockWeights & b, LayerKv & kv, co
 int64_t attn_scratch_bytes(const ModelConfig & cfg, int64_t T, int64_t n_ctx);
 
 // The indexer's top-k (spec §8.2): the min(k, n) best of scores[0, n) into out, higher score
-// first, equal scores → lower block index first (NaN ranks as -inf). tmp: n floats of
+// first, equal scores → lower block index first (NaN ranks as -inf). tmp: 2·n words of
 // scratch. Exposed for tests.
-void topk_desc(const float * scores, int64_t n, int64_t k, int32_t * out, float * tmp);
+void topk_desc(const float * scores, int64_t n, int64_t k, int32_t * out, uint32_t * tmp);
 
 }  // namespace dsv4::model

@@ -42,6 +42,20 @@ inline void lin8_all(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Ma
     lin8_rows(c, y, ldy, w, qa, T, 0, w.N);
 }
 
+// A matrix whose N rows form G equal groups, group g multiplying its own T prepared rows
+// (qa + g·T·qact_row_bytes(K)): y[t·ldy + n] for all n < N. One parallel region over all rows
+// (chunks as lin8_rows), not G short ones with a fork and join each. (V4's wo_a.)
+inline void lin8_grouped(const Ctx & c, float * y, int64_t ldy, const kernels::Fp8Mat & w,
+                         const uint8_t * qa, int64_t G, int64_t T) {
+    const int64_t rows = w.N / G, rb = kernels::qact_row_bytes(w.K);
+    threading::parallel_for_dynamic(
+        c.n_threads, w.N, 16, chunk_rows(w.K), [&](int64_t n0, int64_t n1) {
+            for (int64_t g = n0 / rows; g < G && g * rows < n1; ++g)
+                c.k->lin8(y, ldy, w, qa + g * T * rb, T, std::max(n0, g * rows),
+                          std::min(n1, (g + 1) * rows));
+        });
+}
+
 // The same for FP4 weights (lin4); the MoE cuts its expert products into its own work items.
 inline void lin4_all(const Ctx & c, float * y, int64_t ldy, const kernels::Fp4Mat & w,
                      const uint8_t * qa, int64_t T) {

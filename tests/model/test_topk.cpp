@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -28,7 +29,7 @@ std::vector<int32_t> by_full_sort(const std::vector<float> & s, int64_t k) {
 std::vector<int32_t> by_topk(const std::vector<float> & s, int64_t k) {
     std::vector<int32_t> out(
         static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(s.size()))), -1);
-    std::vector<float> tmp(s.size());
+    std::vector<uint32_t> tmp(2 * s.size());
     dsv4::model::topk_desc(s.data(), static_cast<int64_t>(s.size()), k, out.data(), tmp.data());
     return out;
 }
@@ -39,7 +40,7 @@ TEST_CASE("topk_desc selects and orders as the spec's tie rule", "[unit][topk]")
     std::mt19937                          rng(7);
     std::uniform_real_distribution<float> u(-4.0f, 4.0f);
     for (int64_t n : {1, 2, 7, 512, 513, 4099}) {
-        for (int64_t k : {1, 3, 64, 512}) {
+        for (int64_t k : {1, 3, 64, 512, 4099}) {
             if (k > n) continue;
             std::vector<std::vector<float>> cases;
             std::vector<float>              v(static_cast<size_t>(n));
@@ -55,6 +56,19 @@ TEST_CASE("topk_desc selects and orders as the spec's tie rule", "[unit][topk]")
             cases.push_back(v);  // few distinct values, many ties
             for (int64_t i = 0; i < n; i += 3) v[i] = std::numeric_limits<float>::quiet_NaN();
             cases.push_back(v);  // NaN ranks below every number
+            for (int64_t i = 0; i < n; ++i)
+                v[i] = (i % 3 == 0) ? -0.0f : (i % 3 == 1) ? 0.0f : -static_cast<float>(i % 4);
+            cases.push_back(v);  // -0 ties +0 (the lower index first), negatives below
+            for (int64_t i = 0; i < n; ++i) {  // 1 + a few ulps: only the low bits differ
+                const uint32_t bits = 0x3F800000u + static_cast<uint32_t>((i * 37) % 2500);
+                std::memcpy(&v[i], &bits, 4);
+            }
+            cases.push_back(v);
+            for (int64_t i = 0; i < n; ++i)
+                v[i] = i % 5 == 0   ? std::numeric_limits<float>::infinity()
+                       : i % 5 == 1 ? -std::numeric_limits<float>::infinity()
+                                    : u(rng) * 1e-30f;  // infinities, tiny values, subnormal-ish
+            cases.push_back(v);
             for (size_t c = 0; c < cases.size(); ++c) {
                 DYNAMIC_SECTION("n=" << n << " k=" << k << " case " << c) {
                     CHECK(by_topk(cases[c], k) == by_full_sort(cases[c], k));

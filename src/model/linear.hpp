@@ -1,6 +1,6 @@
 // Threaded wrappers around the kernel table's linear kernels: every product of the forward pass
-// goes through these, so thread partitioning (static, grain-aligned, deterministic) is decided
-// in one place.
+// but the MoE's expert items (moe.cpp) goes through these, so thread partitioning (chunks from a
+// shared counter, grain-aligned; results independent of the partition) is decided in one place.
 #pragma once
 
 #include <algorithm>

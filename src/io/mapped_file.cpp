@@ -105,6 +105,50 @@ Status read_exact(int fd, const std::string & path, uint64_t offset, uint64_t n,
     return Status();
 }
 
+// Maps `size` bytes of `fd` read-only at an address that is a multiple of 2 MiB, and asks for
+// transparent huge pages on it. Where the kernel keeps the file's page cache in 2 MiB folios
+// (Linux 6.x filesystems with large folios, e.g. ext4 from 6.16 and xfs), a fault then maps a
+// whole 2 MiB folio with one PMD entry, as read mode's anonymous huge pages are: decode streams
+// every weight once per token, and with 4 KiB entries it pays a page walk every 4 KiB and the
+// hardware prefetcher stops at every 4 KiB boundary (measured: docs/performance.md, "mmap
+// with 2 MiB mappings"). A PMD entry needs the virtual address and the file offset congruent
+// modulo 2 MiB; the file is mapped from offset 0, so the address must be 2 MiB aligned, which
+// mmap(nullptr, ...) does not promise for files. MADV_HUGEPAGE on a file mapping also makes a
+// fault on a page not yet cached read the surrounding 2 MiB as one folio. Both are hints: a
+// kernel or filesystem without them maps 4 KiB pages as before. MAP_FAILED on failure (errno
+// set by mmap).
+void * map_file_aligned(int fd, size_t size) {
+    constexpr size_t kAlign = size_t{2} << 20;
+    const long       pg     = ::sysconf(_SC_PAGESIZE);
+    const size_t     page   = pg > 0 ? static_cast<size_t>(pg) : 4096;
+    void *           p      = MAP_FAILED;
+    if (size >= kAlign && size <= SIZE_MAX - 2 * kAlign && kAlign % page == 0) {
+        // Reserve size + 2 MiB of address space, place the file at the first aligned address
+        // inside it, and give back the unused head and tail.
+        const size_t span = size + kAlign;
+        void *       r =
+            ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (r != MAP_FAILED) {
+            const auto base = reinterpret_cast<uintptr_t>(r);
+            const auto at   = (base + kAlign - 1) & ~(uintptr_t{kAlign} - 1);
+            p = ::mmap(reinterpret_cast<void *>(at), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd,
+                       0);
+            if (p == MAP_FAILED) {
+                ::munmap(r, span);  // and try the plain mapping below
+            } else {
+                const uintptr_t used = at + (size + page - 1) / page * page, end = base + span;
+                if (at > base) ::munmap(r, at - base);
+                if (end > used) ::munmap(reinterpret_cast<void *>(used), end - used);
+            }
+        }
+    }
+    if (p == MAP_FAILED) p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+#ifdef MADV_HUGEPAGE
+    if (p != MAP_FAILED && size >= kAlign) (void)::madvise(p, size, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 }  // namespace
 
 Result<MappedFile> MappedFile::open(const std::string & path, bool use_mmap) {
@@ -126,7 +170,7 @@ Result<MappedFile> MappedFile::open(const std::string & path, bool use_mmap) {
     f.data_ = kEmpty;
     if (size == 0) return f;  // mmap of length 0 is an error
 
-    void * p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    void * p = map_file_aligned(fd.get(), static_cast<size_t>(size));
     if (p == MAP_FAILED) {
         const int err = errno;
         if (err == ENOMEM) {

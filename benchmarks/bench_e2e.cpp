@@ -30,7 +30,11 @@
 // one embedding row and the final norm / hc_head / bf16 head. The MTP block is not run by
 // Session decoding and is not counted. GBps = those bytes × decode tok/s; pct_bw = GBps / the
 // streaming-read bandwidth measured at the same thread count in this run (best of the probes
-// before and after the run).
+// before and after the run); pct_bw_paired = GBps / the mean rate of single probe passes (the
+// reader that won the first probe, each after an untimed pass) timed between rounds of
+// kProbeRound decode steps, before the first and after the last (read_bw_paired_GBps): the host's
+// bandwidth drifts by ±20 % within minutes, and this compares the decode with the memory system of
+// the same minutes.
 //
 // Errors: bad arguments → usage on stderr, exit 2; a model that does not load → its Status
 // message on stderr, exit 1. Progress goes to stderr; stdout holds only the table or the JSON.
@@ -77,6 +81,9 @@ constexpr int64_t kMlaLayers         = 61;
 constexpr int64_t kMillionCtx        = 1048576;  // V4's max_position_embeddings
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+// Decode steps per round between two passes of the paired read probe (time_decode).
+constexpr int64_t kProbeRound = 8;
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -356,6 +363,10 @@ struct DecodeRow {
     // right after (0 steps if that failed): the short-context rate in the same minute.
     int64_t short_steps = 0;
     double  short_s     = 0;
+    // Paired probe: single passes of the best probe reader timed between rounds of these decode
+    // steps (before the first, between rounds, after the last): bytes and seconds in all.
+    double probe_bytes = 0, probe_s = 0;
+    double paired_bw() const { return probe_s > 0 ? probe_bytes / probe_s / 1e9 : NAN; }
 };
 struct Skip {
     std::string what;  // "context 131072" / "prefill 4096"
@@ -384,8 +395,9 @@ class Bench {
         r->threads        = threads;
         r->loadavg_before = load_average();
         bool ok           = run_model(threads, r);
-        r->loadavg_after  = load_average();
-        r->peak_rss       = peak_rss_bytes();
+        probe_.reset();
+        r->loadavg_after = load_average();
+        r->peak_rss      = peak_rss_bytes();
         if (!ok) return false;
         r->bw_after = measure_read_bw(threads, a_.probe_mib);
         return true;
@@ -439,7 +451,10 @@ class Bench {
         r->info   = m->info();
         // After the load (mapping reads no weight byte), before the session exists.
         note("threads %d: measuring read bandwidth", threads);
-        r->bw_before = measure_read_bw(threads, a_.probe_mib);
+        // Kept while the model runs: the paired probe passes of time_decode read it again.
+        probe_   = std::make_unique<dsv4::bench::HugeBuf>(static_cast<size_t>(a_.probe_mib) << 20);
+        threads_ = threads;
+        r->bw_before = dsv4::bench::measure_read_bw(threads, *probe_, &probe_reader_);
 
         // One session for everything: sized for the largest prefill / context that fits.
         const int64_t        steps = a_.decode_tokens;
@@ -535,9 +550,10 @@ class Bench {
                 S0.emplace(std::move(*s0));
             }
             (void)S0->reset();
-            int64_t done = 0;
-            double  secs = 0, cpu = 0;
-            if (time_decode(*S0, &done, &secs, &cpu).empty() && done > 0) {
+            int64_t   done = 0;
+            double    secs = 0, cpu = 0;
+            DecodeRow unused;  // the long context's row keeps its own paired probe
+            if (time_decode(*S0, &done, &secs, &cpu, &unused).empty() && done > 0) {
                 r->decode.back().short_steps = done;
                 r->decode.back().short_s     = secs;
                 note("threads %d: paired decode at context 0: %.2f tok/s", threads, done / secs);
@@ -574,18 +590,33 @@ class Bench {
         return "";
     }
 
+    // One timed pass of the paired probe (the best reader of this run's first probe), added to
+    // *row, after an untimed pass: the first pass after decode steps reads 3-5 % slower than the
+    // next (measured here), and the probe is meant to give the sustained rate.
+    void probe_pass(DecodeRow * row) const {
+        if (!probe_ || !probe_->data()) return;
+        (void)dsv4::bench::read_pass(threads_, *probe_, probe_reader_);
+        const double gbps = dsv4::bench::read_pass(threads_, *probe_, probe_reader_);
+        if (!(gbps > 0)) return;
+        row->probe_bytes += static_cast<double>(probe_->size());
+        row->probe_s += static_cast<double>(probe_->size()) / (gbps * 1e9);
+    }
+
     // Times decode_tokens greedy steps on top of the current state; returns why it failed
     // ("" on success). Each generate_tokens call runs the new prompt token (one single-token
     // forward) and then max_tokens - 1 more, so the forwards of one call equal its
     // generated_tokens; an early EOS just means another call (the prompt then extends the
-    // history again).
-    std::string time_decode(dsv4::Session & S, int64_t * done, double * secs, double * cpu) {
+    // history again). Calls are rounds of at most kProbeRound steps with a paired probe pass
+    // (untimed here, added to *paired) before each round and after the last.
+    std::string time_decode(dsv4::Session & S, int64_t * done, double * secs, double * cpu,
+                            DecodeRow * paired) {
         dsv4::GenerateOptions go;
         go.sampling.temperature = 0.0f;  // greedy
         while (*done < a_.decode_tokens) {
             std::vector<int32_t> prompt = S.tokens();
             prompt.push_back(random_tokens(1)[0]);
-            go.max_tokens   = static_cast<int32_t>(a_.decode_tokens - *done);
+            probe_pass(paired);
+            go.max_tokens   = static_cast<int32_t>(std::min(kProbeRound, a_.decode_tokens - *done));
             const double c0 = cpu_seconds();
             const double t0 = now_s();
             auto         g  = S.generate_tokens(prompt, go, nullptr);
@@ -597,6 +628,7 @@ class Bench {
                 g->stats.stop_reason == dsv4::StopReason::context_full)
                 break;
         }
+        probe_pass(paired);
         return "";
     }
 
@@ -604,13 +636,19 @@ class Bench {
     bool decode_at(dsv4::Session & S, int64_t ctx, Run * r) {
         int64_t           done = 0;
         double            secs = 0, cpu = 0;
-        const std::string why = time_decode(S, &done, &secs, &cpu);
+        DecodeRow         row;
+        const std::string why = time_decode(S, &done, &secs, &cpu, &row);
         if (!why.empty()) {
             r->skipped.push_back({"context " + std::to_string(ctx), why});
             return false;
         }
         if (done == 0) return false;
-        r->decode.push_back({ctx, done, secs, cpu, kv_read_bytes(cfg_, ctx)});
+        row.context = ctx;
+        row.steps   = done;
+        row.s       = secs;
+        row.cpu     = cpu;
+        row.kv_read = kv_read_bytes(cfg_, ctx);
+        r->decode.push_back(row);
         note("threads %d: decode at context %lld: %lld steps in %.3f s (%.2f tok/s)", r->threads,
              static_cast<long long>(ctx), static_cast<long long>(done), secs, done / secs);
         return true;
@@ -620,6 +658,11 @@ class Bench {
     const ModelConfig & cfg_;
     uint64_t            mem_limit_;
     std::mt19937_64     rng_;
+    // Paired probe: the buffer of the run's first probe, kept while the model runs, the reader
+    // that probe found best, and the run's thread count.
+    std::unique_ptr<dsv4::bench::HugeBuf> probe_;
+    int                                   probe_reader_ = 0;
+    int                                   threads_      = 1;
 };
 
 // ---- output ------------------------------------------------------------------------------
@@ -752,6 +795,8 @@ void print_json(const Report & R) {
               << ", \"decode_tok_s\": " << jnum(tps)
               << ", \"ms_per_token\": " << jnum(1e3 * d.s / d.steps) << ", \"GBps\": " << jnum(gbps)
               << ", \"pct_bw\": " << jnum(r.bw() > 0 ? 100.0 * gbps / r.bw() : NAN)
+              << ", \"read_bw_paired_GBps\": " << jnum(d.paired_bw())
+              << ", \"pct_bw_paired\": " << jnum(100.0 * gbps / d.paired_bw())
               << ", \"cpu_seconds\": " << jnum(d.cpu)
               << ", \"decode_tok_s_cpu_time\": " << jnum(d.steps * r.threads / d.cpu)
               << ", \"kv_read_bytes_per_token_est\": " << jnum(d.kv_read)
@@ -817,8 +862,8 @@ void print_table(const Report & R, FILE * f) {
             std::fprintf(f, "%-8d %-9lld %-10.1f %-9.2f %-12.1f\n", r.threads,
                          static_cast<long long>(p.tokens), p.tokens / p.s, p.s,
                          p.tokens * r.threads / p.cpu);
-    std::fprintf(f, "\n%-8s %-9s %-9s %-9s %-8s %-7s %-12s %-11s %-s\n", "threads", "context",
-                 "tok/s", "ms/tok", "GB/s", "% bw", "tok/s (cpu)", "KV read MB",
+    std::fprintf(f, "\n%-8s %-9s %-9s %-9s %-8s %-7s %-15s %-12s %-11s %-s\n", "threads", "context",
+                 "tok/s", "ms/tok", "GB/s", "% bw", "% paired bw", "tok/s (cpu)", "KV read MB",
                  "% of context 0 (paired)");
     for (const Run & r : R.runs)
         for (const DecodeRow & d : r.decode) {
@@ -827,14 +872,21 @@ void print_table(const Report & R, FILE * f) {
             if (d.short_steps)
                 std::snprintf(paired, sizeof paired, "%.1f (%.2f tok/s)",
                               100.0 * tps / (d.short_steps / d.short_s), d.short_steps / d.short_s);
-            std::fprintf(f, "%-8d %-9lld %-9.2f %-9.1f %-8.1f %-7.1f %-12.2f %-11.1f %s\n",
+            char pbw[40] = "-";
+            if (d.probe_s > 0)
+                std::snprintf(pbw, sizeof pbw, "%.1f (%.1f)", 100.0 * gbps / d.paired_bw(),
+                              d.paired_bw());
+            std::fprintf(f, "%-8d %-9lld %-9.2f %-9.1f %-8.1f %-7.1f %-15s %-12.2f %-11.1f %s\n",
                          r.threads, static_cast<long long>(d.context), tps, 1e3 / tps, gbps,
-                         r.bw() > 0 ? 100.0 * gbps / r.bw() : 0.0, d.steps * r.threads / d.cpu,
+                         r.bw() > 0 ? 100.0 * gbps / r.bw() : 0.0, pbw, d.steps * r.threads / d.cpu,
                          d.kv_read / 1e6, paired);
         }
     std::fprintf(f,
-                 "(tok/s (cpu) = tokens x threads / process CPU seconds: the rate without the "
-                 "time spent descheduled on a shared machine; an estimate)\n");
+                 "(%% bw: of the best probe pass before/after the run; %% paired bw (GB/s): of the "
+                 "mean of probe passes interleaved with the timed steps, every %lld steps; "
+                 "tok/s (cpu) = tokens x threads / process CPU seconds: the rate without the "
+                 "time spent descheduled on a shared machine, an estimate)\n",
+                 static_cast<long long>(kProbeRound));
     for (const Run & r : R.runs)
         for (const Skip & s : r.skipped)
             std::fprintf(f, "skipped (threads %d) %s: %s\n", r.threads, s.what.c_str(),

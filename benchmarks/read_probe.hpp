@@ -11,12 +11,20 @@
 //  * a few long streams per thread read in lockstep beat one stream: with 4 contiguous parts
 //    per thread (no software prefetch), 59-65 GB/s with 2 threads where one stream reads 48-50,
 //    and 38-40 with one thread where one stream reads 25-28.
+//  * the two vCPUs of the VM read at different rates (the faster one by up to 1.5x, which one
+//    changes within seconds), so a static split waits for the slower one: 8 MB chunks handed
+//    out from a shared counter, as the kernels' own chunks are, read 2-7 % faster.
 // So the buffer is anonymous memory with MADV_HUGEPAGE (what dsv4 itself uses for weights
-// loaded with WeightLoad::read), and the result is the best, over 5 passes each, of five
-// readers: 8 interleaved streams, one stream prefetched with the T0 and with the NTA hint, and
-// 4 lockstep streams without and with an NTA prefetch.
-// Every pass reads the whole buffer once (memory far beyond any cache), each thread its own
-// contiguous part.
+// loaded with WeightLoad::read), and the result is the best, over 5 passes each, of seven
+// readers: with each thread reading one contiguous half, 8 interleaved streams, one stream
+// prefetched with the T0 and with the NTA hint, and 4 lockstep streams without and with an NTA
+// prefetch; and the two lockstep readers again over 8 MB chunks taken by whichever thread is
+// free. Every pass reads the whole buffer once (memory far beyond any cache).
+// The best of 25 passes is the top of the host's noise, and this VM's bandwidth drifts by ±20 %
+// within minutes, so a probe taken before or after a measurement describes other minutes than
+// the measurement's. read_pass() is one pass of one reader: dsv4-bench interleaves passes of the
+// best reader with the decode steps it times ("paired" probe), so both rates average the same
+// minutes.
 #pragma once
 
 #include <sys/mman.h>
@@ -120,35 +128,83 @@ inline double now_s() {
         .count();
 }
 
-}  // namespace probe_detail
+constexpr int     kReaders    = 7;                 // the patterns listed at the top
+constexpr int64_t kChunkBytes = int64_t{8} << 20;  // readers 5 and 6: dynamic chunks
 
-// Best streaming-read rate in GB/s with `threads` threads over `buf` (written here first so
-// its pages exist). 0 if the buffer is missing.
-inline double measure_read_bw(int threads, const HugeBuf & buf) {
-    using namespace probe_detail;
-    if (!buf.data()) return 0.0;
+// The benchmarks are compiled for the baseline ISA (SSE2), where the compiler's code for these
+// loops reads far below the bus (the chunked lockstep readers at 24-30 GB/s with 2 threads
+// where AVX-512 code reads 74-80): the probe must be the best plain reading code for this CPU,
+// so the readers are compiled for AVX-512, AVX2 and the baseline, picked at load time by the
+// toolchain's function multiversioning (GCC/clang target_clones, ELF ifunc).
+#if defined(__x86_64__) && defined(__ELF__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define DSV4_PROBE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DSV4_PROBE_CLONES
+#endif
+
+// n floats from p by reader 0..6 (5 and 6 read like 3 and 4; they differ in the split).
+DSV4_PROBE_CLONES inline float read_block(int reader, const float * p, int64_t n) {
+    switch (reader) {
+        case 0: return sum_interleaved(p, n);
+        case 1: return sum_sequential<3>(p, n);
+        case 2: return sum_sequential<0>(p, n);
+        case 3:
+        case 5: return sum_lockstep<-1>(p, n);
+        default: return sum_lockstep<0>(p, n);
+    }
+}
+
+// Writes every page of `buf` (so its pages exist before a pass is timed).
+inline void touch(const HugeBuf & buf) {
     auto *        f = reinterpret_cast<float *>(buf.data());
     const int64_t n = static_cast<int64_t>(buf.size() / sizeof(float));
     for (int64_t i = 0; i < n; i += 1024) f[i] = static_cast<float>(i & 1023) * 0x1p-10f;
-    double         best  = 0.0;
-    volatile float sink  = 0.0f;
-    const int64_t  grain = int64_t{1} << 20;
-    for (int reader = 0; reader < 5; ++reader)
+}
+
+}  // namespace probe_detail
+
+// One pass of reader `reader` (0 .. kReaders-1) over the whole of `buf` with `threads`
+// threads; GB/s. The buffer must have been written before (as measure_read_bw does): a first
+// touch would time page faults.
+inline double read_pass(int threads, const HugeBuf & buf, int reader) {
+    using namespace probe_detail;
+    if (!buf.data()) return 0.0;
+    const auto *   f        = reinterpret_cast<const float *>(buf.data());
+    const int64_t  n        = static_cast<int64_t>(buf.size() / sizeof(float));
+    const int64_t  grain    = int64_t{1} << 20;
+    const int64_t  chunk    = kChunkBytes / static_cast<int64_t>(sizeof(float));
+    float          part[64] = {};
+    volatile float sink     = 0.0f;
+    const double   t0       = now_s();
+    if (reader >= 5) {
+        threading::parallel_for_dynamic(threads, n, chunk, chunk, [&](int64_t b, int64_t e) {
+            part[(b / chunk) % 64] += read_block(reader, f + b, e - b);
+        });
+    } else {
+        threading::parallel_for(threads, n, grain, [&](int64_t b, int64_t e) {
+            part[(b / grain) % 64] += read_block(reader, f + b, e - b);
+        });
+    }
+    const double dt = now_s() - t0;
+    for (float v : part) sink = sink + v;
+    return static_cast<double>(buf.size()) / dt / 1e9;
+}
+
+// Best streaming-read rate in GB/s with `threads` threads over `buf` (written here first so
+// its pages exist): the best of 5 passes of each of the kReaders readers. *best_reader (if given)
+// gets the reader that reached it. 0 if the buffer is missing.
+inline double measure_read_bw(int threads, const HugeBuf & buf, int * best_reader = nullptr) {
+    if (!buf.data()) return 0.0;
+    probe_detail::touch(buf);
+    double best = 0.0;
+    for (int reader = 0; reader < probe_detail::kReaders; ++reader)
         for (int rep = 0; rep < 5; ++rep) {
-            float        part[64] = {};
-            const double t0       = now_s();
-            threading::parallel_for(threads, n, grain, [&](int64_t b, int64_t e) {
-                const float * q = f + b;
-                const float   s = reader == 0   ? sum_interleaved(q, e - b)
-                                  : reader == 1 ? sum_sequential<3>(q, e - b)
-                                  : reader == 2 ? sum_sequential<0>(q, e - b)
-                                  : reader == 3 ? sum_lockstep<-1>(q, e - b)
-                                                : sum_lockstep<0>(q, e - b);
-                part[(b / grain) % 64] += s;
-            });
-            const double dt = now_s() - t0;
-            for (float v : part) sink = sink + v;
-            best = std::max(best, static_cast<double>(buf.size()) / dt / 1e9);
+            const double gbps = read_pass(threads, buf, reader);
+            if (gbps > best) {
+                best = gbps;
+                if (best_reader) *best_reader = reader;
+            }
         }
     return best;
 }

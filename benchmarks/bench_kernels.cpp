@@ -14,7 +14,7 @@
 // lin8_grouped as attention.cpp runs it; each hands ~2 MB chunks of rows to
 // whichever thread is free), so the threading measured is the library's.
 //
-// Usage: dsv4-bench-kernels [--arch=NAME] [google-benchmark flags, e.g.
+// Usage: dsv4-bench-kernels [--arch=NAME] [--misalign=N] [google-benchmark flags, e.g.
 //        --benchmark_format=json --benchmark_filter=gemv]
 #include <benchmark/benchmark.h>
 
@@ -61,8 +61,11 @@ struct Buf {
 
 // ---- machine limits, measured once per thread count -----------------------------------------
 
-double g_bw[3]   = {0, 0, 0};  // GB/s streaming read, index = threads
-double g_peak[3] = {0, 0, 0};  // GFLOP/s fp32 FMA peak with the selected table
+double g_bw[3] = {0, 0, 0};  // GB/s streaming read, index = threads
+// --misalign=N: every weight matrix starts N bytes past a 64-byte boundary, as the tensors of a
+// mapped checkpoint do (safetensors data offsets are not aligned; read mode aligns them).
+int64_t g_misalign = 0;
+double  g_peak[3]  = {0, 0, 0};  // GFLOP/s fp32 FMA peak with the selected table
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -131,12 +134,13 @@ struct Operand {
 // realistic 2^-7 so results stay finite.
 struct WeightSet {
     WeightSet(const Shape & s, int64_t min_total) : shape(s) {
-        per             = weight_bytes(s);
-        copies          = std::max<int64_t>(1, (min_total + per - 1) / per);
-        buf             = std::make_unique<Buf>(static_cast<size_t>(per * copies));
-        const int64_t n = all_rows(s);
+        per                  = weight_bytes(s);
+        copies               = std::max<int64_t>(1, (min_total + per - 1) / per);
+        const int64_t stride = (per + 63) / 64 * 64;
+        buf                  = std::make_unique<Buf>(static_cast<size_t>(stride * copies + 64));
+        const int64_t n      = all_rows(s);
         for (int64_t c = 0; c < copies; ++c) {
-            uint8_t *     base = buf->p + c * per;
+            uint8_t *     base = buf->p + c * stride + g_misalign;
             const int64_t wb   = s.kind == WKind::fp4    ? n * s.K / 2
                                  : s.kind == WKind::bf16 ? n * s.K * 2
                                                          : n * s.K;
@@ -339,6 +343,16 @@ int main(int argc, char ** argv) {
             want = *a;
             for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
             --argc, --i;
+        } else if (std::strncmp(argv[i], "--misalign=", 11) == 0) {
+            char *     end = nullptr;
+            const long v   = std::strtol(argv[i] + 11, &end, 10);
+            if (!end || *end || v < 0 || v > 63) {
+                std::fprintf(stderr, "--misalign wants 0..63, got '%s'\n", argv[i] + 11);
+                return 2;
+            }
+            g_misalign = v;
+            for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+            --argc, --i;
         }
     }
     auto arch = dsv4::resolve_cpu_arch(want);
@@ -352,6 +366,7 @@ int main(int argc, char ** argv) {
         g_peak[t] = measure_fma_peak(t);
     }
     benchmark::AddCustomContext("kernels", g_k->name);
+    benchmark::AddCustomContext("weights_misaligned_by", std::to_string(g_misalign));
     for (int t = 1; t <= 2; ++t) {
         benchmark::AddCustomContext("read_bw_GBps_" + std::to_string(t) + "t",
                                     std::to_string(g_bw[t]));

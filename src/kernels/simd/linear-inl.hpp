@@ -291,18 +291,68 @@ inline __m512 dp(__m512 acc, __m512i a, __m512i b) {
     return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
 }
 
+// ---- rows that do not start on a cache line (decode) ----------------------------------------
+// A mapped checkpoint's tensors start wherever the safetensors layout puts them (data offsets
+// are not aligned: flash-mini's lie at 0, 16, 32, 40 or 56 mod 64), so every 64-byte load of a
+// row straddles two cache lines. dsv4-bench-kernels --misalign=16 measured what that costs the
+// decode GEMVs, 2 threads: head 94 -> 60-66 % of the read probe, wo_b 90 -> 77, shared expert
+// 81-82 -> 63-70 (docs/performance.md). A misaligned row is therefore read as whole aligned
+// lines, and each 64-byte vector of the row assembled from two neighbouring lines with one
+// VPERMT2B. The row's first line and the line after its last vector are loaded with byte masks
+// that cover only the row's own bytes, so nothing outside the row is read (a masked-off byte is
+// never accessed, not even for faults). The decoded values and the order of every operation are
+// those of the plain path: results are bit-identical.
+struct Realign {
+    __m512i   idx;         // byte i <- byte i + m of (line j, line j + 1)
+    __mmask64 head, tail;  // bytes of the row in its first line / in the line after its last
+    int64_t   m;           // the row's start modulo 64 (1..63)
+};
+inline Realign make_realign(int64_t m) {
+    alignas(64) uint8_t ix[64];
+    for (int i = 0; i < 64; ++i) ix[i] = static_cast<uint8_t>(i + m);
+    return {_mm512_load_si512(ix), ~__mmask64{0} << m, ~__mmask64{0} >> (64 - m), m};
+}
+inline int64_t line_offset(const void * p) {
+    return static_cast<int64_t>(reinterpret_cast<uintptr_t>(p) & 63u);
+}
+// The aligned line holding the first byte of a row that starts at p (line_offset(p) == ra.m).
+inline const uint8_t * row_line(const Realign & ra, const void * p) {
+    return reinterpret_cast<const uint8_t *>(reinterpret_cast<uintptr_t>(p) -
+                                             static_cast<uintptr_t>(ra.m));
+}
+// Byte masks of the two lines behind bytes [k, k + 64) of a row of L bytes (k % 64 == 0,
+// k + 64 <= L): all bytes except in the row's first line and in the line after its last vector.
+// The same for every row of a tile, so computed once per k.
+struct LineMasks {
+    __mmask64 lo, hi;
+};
+inline LineMasks line_masks(const Realign & ra, int64_t k, int64_t L) {
+    return {k == 0 ? ra.head : ~__mmask64{0}, k + 64 < L ? ~__mmask64{0} : ra.tail};
+}
+// Bytes [k, k + 64) of the row whose lines start at `line`: two aligned loads (the second is
+// the next vector's first, from L1) and one VPERMT2B. Stateless, so no register per row is
+// carried through the loop (the FP8 tile has none to spare).
+inline __m512i realign_at(const Realign & ra, LineMasks mk, const uint8_t * line, int64_t k) {
+    return _mm512_permutex2var_epi8(_mm512_maskz_loadu_epi8(mk.lo, line + k), ra.idx,
+                                    _mm512_maskz_loadu_epi8(mk.hi, line + k + 64));
+}
+
 // Output rows rows[0..R) × tokens t0..t0+TT, all of K. Every (row, token) result is the same
-// operation sequence whatever R and TT (for_row_streams relies on it).
-template <int R, int TT>
+// operation sequence whatever R and TT (for_row_streams relies on it). RA: the rows start at
+// line offset ra->m != 0 and are read as aligned lines (TT == 1 only: registers).
+template <int R, int TT, bool RA = false>
 void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t t0,
-               const int64_t * rows) {
+               const int64_t * rows, const Realign * ra = nullptr) {
+    static_assert(!RA || TT == 1);
     const int64_t   K = w.K, nb = K / 128;
     const E4m3Lut   lut = load_e4m3_lut();
     const uint8_t * wr[R];
     const uint8_t * sr[R];
+    const uint8_t * line[R];
     for (int r = 0; r < R; ++r) {
         wr[r] = w.w + rows[r] * K;
         sr[r] = w.scale + (rows[r] / 128) * nb;
+        if constexpr (RA) line[r] = row_line(*ra, wr[r]);
     }
     const uint16_t * xp[TT];
     for (int t = 0; t < TT; ++t)
@@ -317,10 +367,15 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
         for (int r = 0; r < R; ++r)
             for (int t = 0; t < TT; ++t) pa[r][t] = pb[r][t] = _mm512_setzero_ps();
         for (int64_t k = b * 128; k < b * 128 + 128; k += 64) {
-            __m512i wa[R], wb[R];
+            __m512i                    wa[R], wb[R];
+            [[maybe_unused]] LineMasks mk{};
+            if constexpr (RA) mk = line_masks(*ra, k, K);
             for (int r = 0; r < R; ++r) {
                 prefetch_stream(wr[r] + k);
-                decode_e4m3(lut, _mm512_loadu_si512(wr[r] + k), wa[r], wb[r]);
+                if constexpr (RA)
+                    decode_e4m3(lut, realign_at(*ra, mk, line[r], k), wa[r], wb[r]);
+                else
+                    decode_e4m3(lut, _mm512_loadu_si512(wr[r] + k), wa[r], wb[r]);
             }
             for (int t = 0; t < TT; ++t) {
                 const __m512i xa = _mm512_load_si512(xp[t] + k);
@@ -385,6 +440,9 @@ inline __m512 chunk_scales(const E2m1Lut & l, const uint8_t * s4) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(spread, 23));
 }
 
+// Misaligned rows are loaded as they are: the FP4 tile has no register to spare for
+// realigning, and a straddling load costs it little (dsv4-bench-kernels --misalign=16, 2
+// threads: expert w1/w2 75/71 % vs 76/73 % aligned).
 template <int R, int TT>
 void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
                const int64_t * rows) {
@@ -430,22 +488,32 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
 // gemm_bf16: x must hold bf16 values (every caller's input is a bf16 activation); it is
 // converted to bf16 32 values at a time (exact) and multiplied with VDPBF16PS. Rows rows[0..R)
 // of one token, one accumulator chain per row (the same sequence whatever R).
-template <int R>
+// RA: every row starts at line offset ra->m != 0 (ldw·2 % 64 == 0) and its first K / 32 · 64
+// bytes are read as aligned lines.
+template <int R, bool RA = false>
 void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x, int64_t K,
-                    const int64_t * rows) {
+                    const int64_t * rows, const Realign * ra = nullptr) {
     const uint16_t * wr[R];
     __m512           acc[R];
+    const uint8_t *  line[R];
+    const int64_t    L = K / 32 * 64;  // bytes of the vector part of a row
     for (int r = 0; r < R; ++r) {
         wr[r]  = w + rows[r] * ldw;
         acc[r] = _mm512_setzero_ps();
+        if constexpr (RA) line[r] = row_line(*ra, wr[r]);
     }
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
         const __m512i xb =
             (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
+        [[maybe_unused]] LineMasks mk{};
+        if constexpr (RA) mk = line_masks(*ra, 2 * k, L);
         for (int r = 0; r < R; ++r) {
             prefetch_stream<kPrefetchB>(reinterpret_cast<const uint8_t *>(wr[r] + k));
-            acc[r] = dp(acc[r], _mm512_loadu_si512(wr[r] + k), xb);
+            if constexpr (RA)
+                acc[r] = dp(acc[r], realign_at(*ra, mk, line[r], 2 * k), xb);
+            else
+                acc[r] = dp(acc[r], _mm512_loadu_si512(wr[r] + k), xb);
         }
     }
     for (int r = 0; r < R; ++r) {
@@ -838,37 +906,59 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
 // One token (decode): kStreams rows in lockstep, one from each contiguous part of the range
 // (see "weight streams"); more tokens: 2-row tiles over kTileStreams parts (the accumulators of
 // R × TT outputs must fit the registers).
+// Decode (one token) on the AVX-512 BF16 path: rows that do not start on a cache line are read
+// as aligned lines ("rows that do not start on a cache line" above). Elsewhere a Realign is
+// never made and `ra` is null.
+#if !(defined(__AVX512BF16__) && defined(__AVX512VBMI__))
+struct Realign {};
+#endif
 struct Lin8Tile {
-    template <int R, int TT>
+    static constexpr bool kRealign = true;
+    template <int R, int TT, bool RA>
     static void run(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t t0,
-                    const int64_t * rows) {
+                    const int64_t * rows, [[maybe_unused]] const Realign * ra) {
+#if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
+        lin8_tile<R, TT, RA>(y, ldy, w, qa, t0, rows, ra);
+#else
         lin8_tile<R, TT>(y, ldy, w, qa, t0, rows);
+#endif
     }
 };
 struct Lin4Tile {
-    template <int R, int TT>
+    static constexpr bool kRealign = false;  // see lin4_tile
+    template <int R, int TT, bool RA>
     static void run(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
-                    const int64_t * rows) {
+                    const int64_t * rows, [[maybe_unused]] const Realign * ra) {
         lin4_tile<R, TT>(y, ldy, w, qa, t0, rows);
     }
 };
-template <class Tile, int TT, class Mat>
+template <class Tile, int TT, bool RA, class Mat>
 void tiles_tt(float * y, int64_t ldy, const Mat & w, const uint8_t * qa, int64_t t0, int64_t n0,
-              int64_t n1) {
+              int64_t n1, const Realign * ra) {
     constexpr int S = TT == 1 ? kStreams : kTileStreams;
     for_row_streams<S>(
-        n0, n1, [&](const int64_t * rows) { Tile::template run<S, TT>(y, ldy, w, qa, t0, rows); },
-        [&](int64_t n) { Tile::template run<1, TT>(y, ldy, w, qa, t0, &n); });
+        n0, n1,
+        [&](const int64_t * rows) { Tile::template run<S, TT, RA>(y, ldy, w, qa, t0, rows, ra); },
+        [&](int64_t n) { Tile::template run<1, TT, RA>(y, ldy, w, qa, t0, &n, ra); });
 }
 template <class Tile, class Mat>
 void tiles(float * y, int64_t ldy, const Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
            int64_t n1) {
     for (int64_t t0 = 0; t0 < T; t0 += 4) {
         switch (T - t0) {
-            case 1: tiles_tt<Tile, 1>(y, ldy, w, qa, t0, n0, n1); break;
-            case 2: tiles_tt<Tile, 2>(y, ldy, w, qa, t0, n0, n1); break;
-            case 3: tiles_tt<Tile, 3>(y, ldy, w, qa, t0, n0, n1); break;
-            default: tiles_tt<Tile, 4>(y, ldy, w, qa, t0, n0, n1); break;
+            case 1:
+#if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
+                if (const int64_t m = line_offset(w.w); Tile::kRealign && m != 0) {
+                    const Realign ra = make_realign(m);  // rows are whole lines: same offset
+                    tiles_tt<Tile, 1, true>(y, ldy, w, qa, t0, n0, n1, &ra);
+                    break;
+                }
+#endif
+                tiles_tt<Tile, 1, false>(y, ldy, w, qa, t0, n0, n1, nullptr);
+                break;
+            case 2: tiles_tt<Tile, 2, false>(y, ldy, w, qa, t0, n0, n1, nullptr); break;
+            case 3: tiles_tt<Tile, 3, false>(y, ldy, w, qa, t0, n0, n1, nullptr); break;
+            default: tiles_tt<Tile, 4, false>(y, ldy, w, qa, t0, n0, n1, nullptr); break;
         }
     }
 }
@@ -909,6 +999,22 @@ void lin4(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t 
 
 void gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const float * x,
                int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1) {
+#if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
+    // Rows that are whole lines apart and do not start on one: read as aligned lines.
+    if (const int64_t m = line_offset(w + n0 * ldw); m != 0 && (ldw * 2) % 64 == 0 && K >= 32) {
+        const Realign ra = make_realign(m);
+        for (int64_t t = 0; t < T; ++t)
+            for_row_streams<kStreams>(
+                n0, n1,
+                [&](const int64_t * rows) {
+                    gemm_bf16_rows<kStreams, true>(y + t * ldy, w, ldw, x + t * ldx, K, rows, &ra);
+                },
+                [&](int64_t n) {
+                    gemm_bf16_rows<1, true>(y + t * ldy, w, ldw, x + t * ldx, K, &n, &ra);
+                });
+        return;
+    }
+#endif
     for (int64_t t = 0; t < T; ++t)  // one token at a time, its rows as kStreams streams
         for_row_streams<kStreams>(
             n0, n1,

@@ -5,10 +5,10 @@
 //  * parallel_for: static contiguous chunks, one per thread — no shared counter, and each
 //    thread's part is one contiguous stretch;
 //  * parallel_for_dynamic: chunks of a size the caller picks, handed out in order from a shared
-//    counter, for the big decode products. Every weight row costs the same, but the memory
-//    behind it does not: on the 2-vCPU VM one half of a 1 GB buffer reads 10-20 % slower than
-//    the other whichever thread reads it (docs/performance.md), so a static split leaves the
-//    thread with the fast half idle at the end of every product. Callers give each output
+//    counter, for the big decode products. Every weight row costs the same, but the threads do
+//    not read equally fast: on the 2-vCPU VM one vCPU reads 1.2-1.5x faster than the other,
+//    and which one changes within seconds (docs/performance.md), so a static split leaves the
+//    faster thread idle at the end of every product. Callers give each output
 //    element to exactly one call whose result does not depend on the chunk it lies in, so the
 //    output is bit-identical whatever the timing, thread count or backend;
 //  * an explicit thread count per call (`num_threads` clause), never omp_set_num_threads():

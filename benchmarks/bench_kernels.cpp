@@ -5,7 +5,9 @@
 // `pct_bw` (that, as a percentage of the streaming-read bandwidth of benchmarks/read_probe.hpp,
 // measured at the same thread count immediately before each GEMV benchmark: this VM's
 // bandwidth drifts by up to ±20 % over minutes, so a probe taken once at start-up would not
-// describe the memory system a later benchmark ran on; the start-up values are in the context).
+// describe the memory system a later benchmark ran on; the start-up values are in the context)
+// and `pct_bw_paired` (the same against the mean of single passes of the best probe reader
+// timed every kPairEvery seconds during the benchmark, timing paused: the same minutes).
 // GEMM benchmarks report `GFLOPs` (2·N·K·T per product) and `pct_peak` (percentage of the fp32 FMA
 // peak measured with the same table and thread count). The weights of every GEMV are cycled through
 // enough copies (>= 512 MiB in all) that they come from DRAM, not from the caches, as in a real
@@ -72,10 +74,23 @@ double now_s() {
         .count();
 }
 
-double measure_read_bw(int threads) {
+const dsv4::bench::HugeBuf & probe_buf() {
     static dsv4::bench::HugeBuf buf(size_t(1) << 30);  // 1 GiB: far beyond any L3
-    return dsv4::bench::measure_read_bw(threads, buf);
+    return buf;
 }
+// Best probe rate with `threads` threads; *reader (if given) gets the reader that reached it.
+double measure_read_bw(int threads, int * reader = nullptr) {
+    return dsv4::bench::measure_read_bw(threads, probe_buf(), reader);
+}
+// Paired probe: one timed pass of `reader` (after an untimed one) added to *bytes / *secs.
+void paired_probe_pass(int threads, int reader, double * bytes, double * secs) {
+    (void)dsv4::bench::read_pass(threads, probe_buf(), reader);
+    const double gbps = dsv4::bench::read_pass(threads, probe_buf(), reader);
+    if (!(gbps > 0)) return;
+    *bytes += static_cast<double>(probe_buf().size());
+    *secs += static_cast<double>(probe_buf().size()) / (gbps * 1e9);
+}
+constexpr double kPairEvery = 0.05;  // seconds of GEMV between two paired probe passes
 
 double measure_fma_peak(int threads) {
     const int64_t       iters = 20'000'000;
@@ -170,8 +185,13 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
     std::mt19937                    rng(1);
     std::normal_distribution<float> g;
     for (float & v : x) v = g(rng);  // bf16 values are not required for timing
-    const double bw   = hot ? g_bw[threads] : measure_read_bw(threads);
-    int64_t      copy = 0;
+    int          reader = 0;
+    const double bw     = hot ? g_bw[threads] : measure_read_bw(threads, &reader);
+    int64_t      copy   = 0;
+    // Paired probe (not for the L2-resident runs): passes of the best reader between stretches
+    // of kPairEvery seconds of products, timing paused, so that both rates average the same
+    // minutes of this VM's drifting bandwidth.
+    double pbytes = 0, psecs = 0, last = now_s();
     // The forward pass's own wrappers (model/linear.hpp): activation rows prepared as the model
     // does, the output rows handed out in chunks from a shared counter.
     const dsv4::model::Ctx ctx{nullptr, g_k, threads};
@@ -202,7 +222,14 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
                 break;
         }
         benchmark::DoNotOptimize(y.data());
+        if (!hot && now_s() - last > kPairEvery) {
+            state.PauseTiming();
+            paired_probe_pass(threads, reader, &pbytes, &psecs);
+            state.ResumeTiming();
+            last = now_s();
+        }
     }
+    if (!hot && psecs == 0) paired_probe_pass(threads, reader, &pbytes, &psecs);
     const double bytes = static_cast<double>(weight_bytes(s));
     state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
     state.counters["GBps"] =
@@ -210,6 +237,12 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
     state.counters["read_bw_GBps"] = bw;
     state.counters["pct_bw"] =
         benchmark::Counter(100.0 * bytes / 1e9 / bw, benchmark::Counter::kIsIterationInvariantRate);
+    if (!hot) {
+        const double pbw                      = pbytes / psecs / 1e9;
+        state.counters["read_bw_paired_GBps"] = pbw;
+        state.counters["pct_bw_paired"]       = benchmark::Counter(
+            100.0 * bytes / 1e9 / pbw, benchmark::Counter::kIsIterationInvariantRate);
+    }
 }
 
 // ---- GEMM (prefill) --------------------------------------------------------------------------

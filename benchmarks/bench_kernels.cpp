@@ -241,7 +241,7 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
         const double pbw                      = pbytes / psecs / 1e9;
         state.counters["read_bw_paired_GBps"] = pbw;
         state.counters["pct_bw_paired"]       = benchmark::Counter(
-            100.0 * bytes / 1e9 / pbw, benchmark::Counter::kIsIterationInvariantRate);
+                  100.0 * bytes / 1e9 / pbw, benchmark::Counter::kIsIterationInvariantRate);
     }
 }
 

@@ -590,16 +590,11 @@ class Bench {
         return "";
     }
 
-    // One timed pass of the paired probe (the best reader of this run's first probe), added to
-    // *row, after an untimed pass: the first pass after decode steps reads 3-5 % slower than the
-    // next (measured here), and the probe is meant to give the sustained rate.
+    // One paired probe pass (read_probe.hpp) with the best reader of this run's first probe.
     void probe_pass(DecodeRow * row) const {
-        if (!probe_ || !probe_->data()) return;
-        (void)dsv4::bench::read_pass(threads_, *probe_, probe_reader_);
-        const double gbps = dsv4::bench::read_pass(threads_, *probe_, probe_reader_);
-        if (!(gbps > 0)) return;
-        row->probe_bytes += static_cast<double>(probe_->size());
-        row->probe_s += static_cast<double>(probe_->size()) / (gbps * 1e9);
+        if (probe_)
+            dsv4::bench::paired_pass(threads_, *probe_, probe_reader_, &row->probe_bytes,
+                                     &row->probe_s);
     }
 
     // Times decode_tokens greedy steps on top of the current state; returns why it failed

@@ -82,14 +82,6 @@ const dsv4::bench::HugeBuf & probe_buf() {
 double measure_read_bw(int threads, int * reader = nullptr) {
     return dsv4::bench::measure_read_bw(threads, probe_buf(), reader);
 }
-// Paired probe: one timed pass of `reader` (after an untimed one) added to *bytes / *secs.
-void paired_probe_pass(int threads, int reader, double * bytes, double * secs) {
-    (void)dsv4::bench::read_pass(threads, probe_buf(), reader);
-    const double gbps = dsv4::bench::read_pass(threads, probe_buf(), reader);
-    if (!(gbps > 0)) return;
-    *bytes += static_cast<double>(probe_buf().size());
-    *secs += static_cast<double>(probe_buf().size()) / (gbps * 1e9);
-}
 constexpr double kPairEvery = 0.05;  // seconds of GEMV between two paired probe passes
 
 double measure_fma_peak(int threads) {
@@ -224,12 +216,12 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
         benchmark::DoNotOptimize(y.data());
         if (!hot && now_s() - last > kPairEvery) {
             state.PauseTiming();
-            paired_probe_pass(threads, reader, &pbytes, &psecs);
+            dsv4::bench::paired_pass(threads, probe_buf(), reader, &pbytes, &psecs);
             state.ResumeTiming();
             last = now_s();
         }
     }
-    if (!hot && psecs == 0) paired_probe_pass(threads, reader, &pbytes, &psecs);
+    if (!hot && psecs == 0) dsv4::bench::paired_pass(threads, probe_buf(), reader, &pbytes, &psecs);
     const double bytes = static_cast<double>(weight_bytes(s));
     state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
     state.counters["GBps"] =

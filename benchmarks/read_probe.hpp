@@ -191,6 +191,19 @@ inline double read_pass(int threads, const HugeBuf & buf, int reader) {
     return static_cast<double>(buf.size()) / dt / 1e9;
 }
 
+// Paired probe (dsv4-bench, dsv4-bench-kernels): one timed pass of `reader`, after an untimed
+// one (the first pass after other work reads 3-5 % slower, and the probe is meant to give the
+// sustained rate), added to *bytes and *secs.
+inline void paired_pass(int threads, const HugeBuf & buf, int reader, double * bytes,
+                        double * secs) {
+    if (!buf.data()) return;
+    (void)read_pass(threads, buf, reader);
+    const double gbps = read_pass(threads, buf, reader);
+    if (!(gbps > 0)) return;
+    *bytes += static_cast<double>(buf.size());
+    *secs += static_cast<double>(buf.size()) / (gbps * 1e9);
+}
+
 // Best streaming-read rate in GB/s with `threads` threads over `buf` (written here first so
 // its pages exist): the best of 5 passes of each of the kReaders readers. *best_reader (if given)
 // gets the reader that reached it. 0 if the buffer is missing.

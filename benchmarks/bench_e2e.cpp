@@ -106,7 +106,9 @@ struct Args {
     uint64_t             seed          = 1;
     int64_t              probe_mib     = 512;
     std::string          flash_config  = DSV4_FLASH_CONFIG;
-    bool                 load_read     = false;  // --load read: weights copied into memory
+    // --load: auto (the default: mmap, small-page page cache refreshed), mmap or read (weights
+    // copied into memory)
+    dsv4::WeightLoad load = dsv4::WeightLoad::automatic;
 };
 
 void usage() {
@@ -115,7 +117,7 @@ void usage() {
         "usage: dsv4-bench --model DIR [--json] [--threads 1,2] [--prefill 512,4096]\n"
         "                  [--contexts 0,4096,32768,131072] [--decode-tokens N] [--batch N]\n"
         "                  [--warmup N] [--mem-limit-gib G] [--max-fill-s S] [--seed N]\n"
-        "                  [--probe-mib N] [--flash-config FILE] [--load mmap|read]\n"
+        "                  [--probe-mib N] [--flash-config FILE] [--load auto|mmap|read]\n"
         "  --threads       thread counts, each a separate model load (>= 1)\n"
         "  --prefill       prompt lengths timed from an empty session (>= 1)\n"
         "  --contexts      context lengths at which decode is timed (>= 0)\n"
@@ -126,7 +128,8 @@ void usage() {
         "  --max-fill-s    give up filling a context after this many seconds (default 1800)\n"
         "  --probe-mib     buffer of the read-bandwidth probe (default 512; >> the caches)\n"
         "  --flash-config  V4-Flash config.json for the 1M-token KV comparison\n"
-        "  --load          weights mapped from the files (default) or read into memory\n");
+        "  --load          weights mapped from the files (auto, the default, drops a page cache\n"
+        "                  held in small pages first; mmap maps as it is) or read into memory\n");
 }
 
 bool parse_int(std::string_view s, int64_t lo, int64_t * out) {
@@ -204,8 +207,10 @@ bool parse_args(int argc, char ** argv, Args * a) {
         } else if (k == "--flash-config") {
             a->flash_config = std::string(v);
         } else if (k == "--load") {
-            ok           = v == "mmap" || v == "read";
-            a->load_read = v == "read";
+            ok      = v == "auto" || v == "mmap" || v == "read";
+            a->load = v == "read"   ? dsv4::WeightLoad::read
+                      : v == "mmap" ? dsv4::WeightLoad::mmap
+                                    : dsv4::WeightLoad::automatic;
         } else {
             std::fprintf(stderr, "dsv4-bench: unknown option %s\n", argv[i - 1]);
             return false;
@@ -440,7 +445,7 @@ class Bench {
     bool run_model(int threads, Run * r) {
         dsv4::LoadOptions lo;
         lo.n_threads    = threads;
-        lo.weight_load  = a_.load_read ? dsv4::WeightLoad::read : dsv4::WeightLoad::mmap;
+        lo.weight_load  = a_.load;
         const double t0 = now_s();
         auto         m  = dsv4::Model::load(a_.model, lo);
         if (!m.ok()) {
@@ -758,6 +763,11 @@ void print_json(const Report & R) {
       << ", \"hc_norms\": " << jnum(w.hc_norms) << ", \"router\": " << jnum(w.router)
       << ", \"shared_expert\": " << jnum(w.shared) << ", \"routed_experts\": " << jnum(w.routed)
       << ", \"head\": " << jnum(w.head) << "},\n";
+    o << "  \"weight_load\": "
+      << jstr(R.a->load == dsv4::WeightLoad::read   ? "read"
+              : R.a->load == dsv4::WeightLoad::mmap ? "mmap"
+                                                    : "auto")
+      << ",\n";
     o << "  \"kv_bytes_per_token\": " << jnum(R.kv_per_token) << ",\n";
     o << "  \"decode_tokens\": " << R.a->decode_tokens << ",\n  \"batch\": " << R.a->batch << ",\n";
     o << "  \"runs\": [";

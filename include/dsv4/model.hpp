@@ -28,7 +28,11 @@ namespace dsv4 {
 // How the weights reach memory (docs/embedding.md, "Memory"): mmap maps the files (zero-copy,
 // fast start, pages shared with the page cache); read copies every tensor into private
 // huge-page memory at a 64-byte aligned address (seconds per GB to load, fastest decode).
-enum class WeightLoad : uint8_t { automatic, mmap, read };  // automatic = mmap
+// automatic = mmap, and where the page cache holds a shard in small pages (as right after it
+// was written, e.g. downloaded) and the filesystem can hold it in 2 MiB pages, the shard's
+// cached pages are dropped so that they are read back from disk in 2 MiB pages (decode runs
+// 10-30 % faster on them); mmap never touches the page cache.
+enum class WeightLoad : uint8_t { automatic, mmap, read };
 
 // Load progress in [0, 1] on the loading thread; return false to abort (Errc::cancelled).
 using LoadProgressFn = std::function<bool(float fraction)>;

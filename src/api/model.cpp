@@ -61,9 +61,18 @@ Result<Model> Model::load(const std::string & dir, const LoadOptions & opt) {
     impl->cfg = std::move(cfg).value();
     if (!progress(0.1f)) return cancelled("after config.json");
 
-    auto store = io::TensorStore::open_dir(dir, opt.weight_load != WeightLoad::read);
+    auto store = io::TensorStore::open_dir(dir, opt.weight_load != WeightLoad::read,
+                                           opt.weight_load == WeightLoad::automatic);
     if (!store.ok()) return store.status();
-    impl->store = std::move(store).value();
+    impl->store      = std::move(store).value();
+    size_t refreshed = 0;
+    for (size_t i = 0; i < impl->store.file_count(); ++i)
+        refreshed += impl->store.file(i).cache_refreshed() ? 1 : 0;
+    if (refreshed > 0)
+        impl->log.info("page cache of " + std::to_string(refreshed) + " of " +
+                       std::to_string(impl->store.file_count()) + " safetensors files in " + dir +
+                       " was held in small pages: dropped, so that the weights are read back "
+                       "in 2 MiB pages (WeightLoad::mmap keeps the cache as it is)");
     if (!progress(0.6f)) return cancelled("after opening the safetensors files");
 
     auto w = model::bind_weights(impl->cfg, impl->store, impl->log);

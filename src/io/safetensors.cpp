@@ -449,11 +449,12 @@ Result<SafetensorsIndex> parse_safetensors_index(const uint8_t * bytes, uint64_t
     }
 }
 
-Result<SafetensorsFile> SafetensorsFile::open(const std::string & path, bool use_mmap) {
+Result<SafetensorsFile> SafetensorsFile::open(const std::string & path, bool use_mmap,
+                                              bool refresh_cache) {
     try {
         SafetensorsFile f;
         if (use_mmap) {
-            Result<MappedFile> mf = MappedFile::open(path, true);
+            Result<MappedFile> mf = MappedFile::open(path, true, refresh_cache);
             if (!mf) return mf.status();
             f.file_                           = std::move(*mf);
             f.size_                           = f.file_.size();
@@ -519,7 +520,8 @@ const TensorInfo * TensorStore::find(std::string_view name) const {
     return it == by_name_.end() ? nullptr : &tensors_[it->second];
 }
 
-Result<TensorStore> TensorStore::open_dir(const std::string & dir, bool use_mmap) {
+Result<TensorStore> TensorStore::open_dir(const std::string & dir, bool use_mmap,
+                                          bool refresh_cache) {
     namespace fs = std::filesystem;
     try {
         std::error_code       ec;
@@ -567,7 +569,7 @@ Result<TensorStore> TensorStore::open_dir(const std::string & dir, bool use_mmap
             store.files_.reserve(shards.size());
             for (size_t i = 0; i < shards.size(); ++i) {
                 const std::string       path = (fs::path(dir) / shards[i]).string();
-                Result<SafetensorsFile> f    = SafetensorsFile::open(path, use_mmap);
+                Result<SafetensorsFile> f    = SafetensorsFile::open(path, use_mmap, refresh_cache);
                 if (!f) {
                     return Status(f.status().code(), index_path + ": shard " + qname(shards[i]) +
                                                          " (holding tensor " + qname(example[i]) +
@@ -604,7 +606,7 @@ Result<TensorStore> TensorStore::open_dir(const std::string & dir, bool use_mmap
                 }
             }
         } else if (fs::exists(fs::status(single, ec))) {
-            Result<SafetensorsFile> f = SafetensorsFile::open(single, use_mmap);
+            Result<SafetensorsFile> f = SafetensorsFile::open(single, use_mmap, refresh_cache);
             if (!f) return f.status();
             store.tensors_ = f->tensors_;
             store.files_.push_back(std::move(*f));

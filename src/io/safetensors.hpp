@@ -77,13 +77,16 @@ Result<std::vector<TensorInfo>> parse_safetensors(const uint8_t * file_bytes, ui
 // valid across moves (they point into the mapping, which never moves).
 class SafetensorsFile {
   public:
-    static Result<SafetensorsFile> open(const std::string & path, bool use_mmap = true);
+    // refresh_cache: MappedFile::open's (mmap only).
+    static Result<SafetensorsFile> open(const std::string & path, bool use_mmap = true,
+                                        bool refresh_cache = false);
 
     const std::string &             path() const noexcept { return file_.path(); }
     const std::vector<TensorInfo> & tensors() const noexcept { return tensors_; }
     uint64_t                        size() const noexcept { return size_; }  // of the file
     // The mapped file's bytes (mmap mode); in read mode the buffer of placed tensors.
     const uint8_t * bytes() const noexcept { return file_.data(); }
+    bool            cache_refreshed() const noexcept { return file_.cache_refreshed(); }
     // Linear search (a shard has at most a few thousand tensors); TensorStore has a hash index.
     const TensorInfo * find(std::string_view name) const noexcept;
 
@@ -123,7 +126,9 @@ class TensorStore {
     // Errors: Errc::file_not_found for a missing directory, a directory with neither file above,
     // or a shard named by the index but missing on disk (each message names the path);
     // Errc::invalid_model for malformed index/shards; Errc::io_error for unreadable files.
-    static Result<TensorStore> open_dir(const std::string & dir, bool use_mmap = true);
+    // refresh_cache: MappedFile::open's, for every shard (mmap only).
+    static Result<TensorStore> open_dir(const std::string & dir, bool use_mmap = true,
+                                        bool refresh_cache = false);
 
     const TensorInfo *              find(std::string_view name) const;
     const std::vector<TensorInfo> & tensors() const noexcept { return tensors_; }

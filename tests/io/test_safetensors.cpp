@@ -1,6 +1,7 @@
 // Tests of the safetensors layer: writer -> reader round trips (every dtype, unaligned views),
 // single-file and sharded checkpoint directories, the golden checkpoint, and one test per kind
 // of malformed input, each checking the error code and that the message names file and tensor.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -182,6 +183,115 @@ TEST_CASE("MappedFile maps files of 2 MiB or more at a 2 MiB aligned address", "
     // leak would add >= 2 MiB per round; 1 MiB of slack for the allocator).
     const uint64_t after = mapped_bytes();
     CHECK(after <= before + (uint64_t{1} << 20));
+}
+
+TEST_CASE("SmapsField reads one field of one mapping's smaps block", "[io]") {
+    const std::string text =
+        "55d4c0a00000-55d4c0c00000 r--p 00000000 fd:00 123   /bin/x\n"
+        "Size:               2048 kB\n"
+        "FilePmdMapped:         0 kB\n"
+        "7f1234400000-7f1234a00000 r--p 00000000 fd:00 456   /m/model.safetensors\n"
+        "Size:               6144 kB\n"
+        "FilePmdMappedX:       99 kB\n"
+        "FilePmdMapped:      4096 kB\n"
+        "7f1234a00000-7f1234c00000 ---p 00000000 00:00 0\n"
+        "Size:               2048 kB\n"
+        "VmFlags: rd mr mw me\n"
+        "7f1234c00000-7f1234e00000 r--p 00000000 00:00 0\n"
+        "FilePmdMapped:     junk\n";
+    auto scan = [&](uintptr_t start, int * lines_read) {
+        SmapsField f(start, "FilePmdMapped");
+        size_t     b = 0;
+        *lines_read  = 0;
+        for (size_t e = 0; e < text.size(); ++e) {
+            if (text[e] != '\n') continue;
+            ++*lines_read;
+            if (f.line(std::string_view(text).substr(b, e - b))) break;
+            b = e + 1;
+        }
+        return f.kb();
+    };
+    int n = 0;
+    CHECK(scan(0x7f1234400000, &n) == 4096);  // not the "...X" field nor another block's
+    CHECK(n == 7);                            // stopped at the field
+    CHECK(scan(0x55d4c0a00000, &n) == 0);
+    CHECK(scan(0x7f1234a00000, &n) == -1);  // its block has no such field
+    CHECK(n == 11);                         // stopped at the next block's header
+    CHECK(scan(0x7f1234c00000, &n) == -1);  // the field does not parse
+    CHECK(scan(0x7f1234400001, &n) == -1);  // no block starts there
+    CHECK(n == 12);  // read to the end
+}
+
+TEST_CASE(
+    "MappedFile refresh_cache: a small-page page cache is dropped when a re-read maps "
+    "2 MiB pages",
+    "[io]") {
+    // A file written in 4 KiB writes (as a download is) sits in the page cache in 4 KiB folios,
+    // which a mapping can only map page by page. refresh_cache must drop that cache exactly
+    // when re-reading it gives 2 MiB folios (filesystem with large folios), and leave it
+    // alone otherwise (tmpfs, older kernels).
+    TempDir           dir;
+    const size_t      kTwoMiB = size_t{2} << 20;
+    const size_t      pieces  = 8;  // whole 2 MiB pieces; plus a partial one
+    const auto        bytes   = pattern(pieces * kTwoMiB + 4096 + 17, 11);
+    const std::string path    = dir.file("written.bin");
+    {
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        REQUIRE(fd >= 0);
+        for (size_t o = 0; o < bytes.size(); o += 4096) {
+            const size_t n = std::min<size_t>(4096, bytes.size() - o);
+            REQUIRE(::write(fd, bytes.data() + o, n) == static_cast<ssize_t>(n));
+        }
+        REQUIRE(::fsync(fd) == 0);
+        ::close(fd);
+    }
+    // Faults every page in, then reads how much of the mapping is PMD-mapped.
+    auto pmd_after_touch = [](const MappedFile & f) {
+        for (uint64_t o = 0; o < f.size(); o += 4096)
+            (void)*static_cast<const volatile uint8_t *>(f.data() + o);
+        return file_pmd_mapped(f.data());
+    };
+    const int64_t full = static_cast<int64_t>(pieces * kTwoMiB);
+    int64_t       as_written;
+    {
+        auto f = MappedFile::open(path, true);  // no refresh: the cache stays as it is
+        REQUIRE(f.ok());
+        CHECK_FALSE(f->cache_refreshed());
+        as_written = pmd_after_touch(*f);
+        CHECK(std::memcmp(f->data(), bytes.data(), bytes.size()) == 0);
+    }
+    if (as_written < 0) {
+        WARN("FilePmdMapped is not in /proc/self/smaps here: refresh_cache not checked");
+        return;
+    }
+    bool refreshed = false;
+    {
+        auto f = MappedFile::open(path, true, true);
+        REQUIRE(f.ok());
+        refreshed         = f->cache_refreshed();
+        const int64_t pmd = pmd_after_touch(*f);
+        CHECK(std::memcmp(f->data(), bytes.data(), bytes.size()) == 0);  // intact either way
+        if (refreshed) {
+            CHECK(as_written < full);  // there was something to refresh
+            // ... and it worked: the pieces came back PMD-mapped. A 2 MiB folio needs a free
+            // 2 MiB of memory when it is read, so allow a quarter of them to fall back.
+            CHECK(pmd >= full * 3 / 4);
+        }
+    }
+    if (refreshed) {
+        auto g = MappedFile::open(path, true, true);  // nothing left to do: no second refresh
+        REQUIRE(g.ok());
+        CHECK_FALSE(g->cache_refreshed());
+    } else if (as_written < full) {
+        // Refused although the cache was small: then a re-read must not help here either.
+        const int fd = ::open(path.c_str(), O_RDONLY);
+        REQUIRE(fd >= 0);
+        REQUIRE(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+        ::close(fd);
+        auto g = MappedFile::open(path, true);
+        REQUIRE(g.ok());
+        CHECK(pmd_after_touch(*g) < full / 4);
+    }
 }
 
 TEST_CASE("MappedFile errors: missing file and directory", "[io]") {

@@ -15,10 +15,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
         data += 8;
         size -= 8;
     }
-    const std::string_view     text(reinterpret_cast<const char *>(data), size);
-    dsv4::io::SmapsField field(static_cast<uintptr_t>(start), "FilePmdMapped");
-    size_t                     b = 0;
-    bool                       done = false;
+    const std::string_view text(reinterpret_cast<const char *>(data), size);
+    dsv4::io::SmapsField   field(static_cast<uintptr_t>(start), "FilePmdMapped");
+    size_t                 b    = 0;
+    bool                   done = false;
     for (size_t e = 0; e <= text.size() && !done; ++e) {
         if (e < text.size() && text[e] != '\n') continue;
         done = field.line(text.substr(b, e - b));

@@ -219,7 +219,7 @@ TEST_CASE("SmapsField reads one field of one mapping's smaps block", "[io]") {
     CHECK(n == 11);                         // stopped at the next block's header
     CHECK(scan(0x7f1234c00000, &n) == -1);  // the field does not parse
     CHECK(scan(0x7f1234400001, &n) == -1);  // no block starts there
-    CHECK(n == 12);  // read to the end
+    CHECK(n == 12);                         // read to the end
 }
 
 TEST_CASE(

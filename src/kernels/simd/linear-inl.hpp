@@ -40,6 +40,19 @@ inline float e8m0_value(uint8_t e) {
     if (e == 255) return f32_from_u32(0x7FC00000u);
     return f32_from_u32(static_cast<uint32_t>(e) << 23);
 }
+// The same as fp32 bit patterns, one per code: the decode tiles broadcast a weight scale per
+// row and block straight from this table (one load), where e8m0_value's two tests and moves
+// between register files were a quarter of the FP8 tile's instructions.
+struct E8m0Table {
+    alignas(64) uint32_t bits[256];
+};
+constexpr E8m0Table make_e8m0_table() {
+    E8m0Table t{};
+    for (uint32_t e = 0; e < 256; ++e)
+        t.bits[e] = e == 0 ? 0x00400000u : e == 255 ? 0x7FC00000u : e << 23;
+    return t;
+}
+constexpr E8m0Table kE8m0 = make_e8m0_table();
 
 // e4m3 magnitude m (0..127) -> bf16 bits of its value.
 constexpr uint16_t e4m3_mag_bf16(int m) {
@@ -367,27 +380,31 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
         for (int r = 0; r < R; ++r)
             for (int t = 0; t < TT; ++t) pa[r][t] = pb[r][t] = _mm512_setzero_ps();
         for (int64_t k = b * 128; k < b * 128 + 128; k += 64) {
-            __m512i                    wa[R], wb[R];
             [[maybe_unused]] LineMasks mk{};
             if constexpr (RA) mk = line_masks(*ra, k, K);
+            __m512i xa[TT], xb[TT];
+            for (int t = 0; t < TT; ++t) {
+                xa[t] = _mm512_load_si512(xp[t] + k);
+                xb[t] = _mm512_load_si512(xp[t] + k + 32);
+            }
+            // Each row decoded and used at once: two decoded registers live, not 2·R (with
+            // all rows decoded first the compiler spilled them and reloaded weights).
             for (int r = 0; r < R; ++r) {
+                __m512i wa, wb;
                 prefetch_stream(wr[r] + k);
                 if constexpr (RA)
-                    decode_e4m3(lut, realign_at(*ra, mk, line[r], k), wa[r], wb[r]);
+                    decode_e4m3(lut, realign_at(*ra, mk, line[r], k), wa, wb);
                 else
-                    decode_e4m3(lut, _mm512_loadu_si512(wr[r] + k), wa[r], wb[r]);
-            }
-            for (int t = 0; t < TT; ++t) {
-                const __m512i xa = _mm512_load_si512(xp[t] + k);
-                const __m512i xb = _mm512_load_si512(xp[t] + k + 32);
-                for (int r = 0; r < R; ++r) {
-                    pa[r][t] = dp(pa[r][t], wa[r], xa);
-                    pb[r][t] = dp(pb[r][t], wb[r], xb);
+                    decode_e4m3(lut, _mm512_loadu_si512(wr[r] + k), wa, wb);
+                for (int t = 0; t < TT; ++t) {
+                    pa[r][t] = dp(pa[r][t], wa, xa[t]);
+                    pb[r][t] = dp(pb[r][t], wb, xb[t]);
                 }
             }
         }
         for (int r = 0; r < R; ++r) {
-            const __m512 s = _mm512_set1_ps(e8m0_value(sr[r][b]));
+            const __m512 s =
+                _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(kE8m0.bits[sr[r][b]])));
             for (int t = 0; t < TT; ++t)
                 acc[r][t] = _mm512_fmadd_ps(_mm512_add_ps(pa[r][t], pb[r][t]), s, acc[r][t]);
         }
@@ -461,22 +478,19 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < ng; ++g) {
-        __m512i d[R][4];
-        __m512  s[R];
-        for (int r = 0; r < R; ++r) {
+        __m512i x[TT][4];
+        for (int t = 0; t < TT; ++t)
+            for (int j = 0; j < 4; ++j) x[t][j] = _mm512_load_si512(xp[t] + g * 128 + 32 * j);
+        for (int r = 0; r < R; ++r) {  // each row decoded and used at once (see lin8_tile)
+            __m512i d[4];
             prefetch_stream(wr[r] + g * 64);
             prefetch_stream<kPrefetchQ / 16>(sr[r] + g * 4);  // the row's scales, as far ahead
-            decode_e2m1(lut, _mm512_loadu_si512(wr[r] + g * 64), d[r]);
-            s[r] = chunk_scales(lut, sr[r] + g * 4);
-        }
-        for (int t = 0; t < TT; ++t) {
-            const uint16_t * x  = xp[t] + g * 128;
-            const __m512i    x0 = _mm512_load_si512(x), x1 = _mm512_load_si512(x + 32);
-            const __m512i    x2 = _mm512_load_si512(x + 64), x3 = _mm512_load_si512(x + 96);
-            for (int r = 0; r < R; ++r) {  // two independent chains, then one FMA
-                const __m512 pa = dp(dp(_mm512_setzero_ps(), d[r][0], x0), d[r][2], x2);
-                const __m512 pb = dp(dp(_mm512_setzero_ps(), d[r][1], x1), d[r][3], x3);
-                acc[r][t]       = _mm512_fmadd_ps(_mm512_add_ps(pa, pb), s[r], acc[r][t]);
+            decode_e2m1(lut, _mm512_loadu_si512(wr[r] + g * 64), d);
+            const __m512 s = chunk_scales(lut, sr[r] + g * 4);
+            for (int t = 0; t < TT; ++t) {  // two independent chains, then one FMA
+                const __m512 pa = dp(dp(_mm512_setzero_ps(), d[0], x[t][0]), d[2], x[t][2]);
+                const __m512 pb = dp(dp(_mm512_setzero_ps(), d[1], x[t][1]), d[3], x[t][3]);
+                acc[r][t]       = _mm512_fmadd_ps(_mm512_add_ps(pa, pb), s, acc[r][t]);
             }
         }
     }

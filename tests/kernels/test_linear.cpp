@@ -204,12 +204,15 @@ TEST_CASE("lin4 matches ref::lin4_ref on every arch", "[per_arch][linear][lin4]"
 // a mapped checkpoint do): bit-identical to the same weights 64-byte aligned. The avx512bf16
 // kernels read such rows as aligned lines with byte masks and reassemble them
 // (linear-inl.hpp, "rows that do not start on a cache line"); the bytes around the matrix are
-// e4m3 NaN codes / bf16 NaNs, so a byte taken from outside a row would change the result.
+// e4m3 NaN codes / bf16 NaNs / FP4 bytes 0x77 (two 6.0 values), so a byte taken from outside
+// a row would change the result.
 TEST_CASE("decode GEMVs are bit-identical at every weight line offset", "[per_arch][linear]") {
     constexpr int64_t     N = 131, K = 256, T = 1;  // 131 rows: stream parts and a leftover row
     const auto            x  = random_acts(T, K, 7);
     const auto            w8 = random_e4m3(N * K, 8, 0);
     const auto            sc = random_bytes((N + 127) / 128 * (K / 128), 9, 112, 124);
+    const auto            w4 = random_bytes(N * K / 2, 11, 0, 255);
+    const auto            s4 = random_bytes(N * K / 32, 12, 118, 130);
     std::vector<uint16_t> wb(N * K);
     {
         const auto wf = test::random_floats(N * K, 10);
@@ -219,12 +222,17 @@ TEST_CASE("decode GEMVs are bit-identical at every weight line offset", "[per_ar
     AlignedBuf buf(N * K * 2 + 256);
     // Runs both GEMVs with the weights at buf + 64 + m (NaN codes / bf16 NaNs around them).
     const auto run = [&](const kernels::KernelTable & k, int64_t m, int64_t n0,
-                         std::vector<float> * y8, std::vector<float> * y16) {
+                         std::vector<float> * y8, std::vector<float> * y4,
+                         std::vector<float> * y16) {
         std::memset(buf.p, 0x7F, N * K * 2 + 256);
         uint8_t * w = buf.p + 64 + m;
         std::memcpy(w, w8.data(), N * K);
         y8->assign(N, 0.0f);
         k.lin8(y8->data(), N, kernels::Fp8Mat{w, sc.data(), N, K}, qa.p, T, n0, N);
+        std::memset(buf.p, 0x77, N * K * 2 + 256);
+        std::memcpy(w, w4.data(), N * K / 2);
+        y4->assign(N, 0.0f);
+        k.lin4(y4->data(), N, kernels::Fp4Mat{w, s4.data(), N, K}, qa.p, T, n0, N);
         y16->assign(N, 0.0f);
         if (m % 2) return;                          // bf16 rows start on even bytes
         std::memset(buf.p, 0xFF, N * K * 2 + 256);  // 0xFFFF: a bf16 NaN
@@ -236,12 +244,13 @@ TEST_CASE("decode GEMVs are bit-identical at every weight line offset", "[per_ar
         const auto & k = kernels::kernel_table(arch);
         k.act_quant(qa.p, x.data(), K, K, 0, T);
         for (int64_t n0 : {int64_t{0}, int64_t{5}}) {
-            std::vector<float> want8, want16, y8, y16;
-            run(k, 0, n0, &want8, &want16);
+            std::vector<float> want8, want4, want16, y8, y4, y16;
+            run(k, 0, n0, &want8, &want4, &want16);
             for (int64_t m = 1; m < 64; ++m) {
-                run(k, m, n0, &y8, &y16);
+                run(k, m, n0, &y8, &y4, &y16);
                 INFO(k.name << " offset " << m << " rows from " << n0);
                 CHECK(y8 == want8);
+                CHECK(y4 == want4);
                 if (m % 2 == 0) CHECK(y16 == want16);
             }
         }

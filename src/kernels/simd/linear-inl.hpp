@@ -457,9 +457,11 @@ inline __m512 chunk_scales(const E2m1Lut & l, const uint8_t * s4) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(spread, 23));
 }
 
-// Misaligned rows are loaded as they are: the FP4 tile has no register to spare for
-// realigning, and a straddling load costs it little (dsv4-bench-kernels --misalign=16, 2
-// threads: expert w1/w2 75/71 % vs 76/73 % aligned).
+// Misaligned rows are loaded as they are: a straddling load costs this tile little
+// (dsv4-bench-kernels --misalign=16, 2 threads: expert w1/w2 75/71 % vs 76/73 % aligned), and
+// the realigning read of lin8_tile costs it much: with it (registers allow it since each row is
+// decoded and used at once) the FP4 decode, already five shuffles per 64 bytes, fell from 72-77
+// to 58-61 % of the paired probe (three alternating runs, misaligned by 16).
 template <int R, int TT>
 void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
                const int64_t * rows) {

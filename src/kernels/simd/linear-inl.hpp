@@ -765,13 +765,14 @@ void act_plain(uint8_t * qa, const float * x, int64_t ldx, int64_t K, int64_t t0
 }
 
 // 16 e4m3 bytes -> 16 floats, each the value times 2^-8 (exact; fp16 bit trick).
+// Sign-extended, each word is s…s s eeee mmm; shifted left by 7 the sign lands in bit 15 and
+// the magnitude in bits 13..7, with one more copy of the sign in bit 14, cleared by the mask.
 inline void decode_e4m3_16(const uint8_t * p, __m256 & a, __m256 & b) {
-    const __m256i v   = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
-    const __m256i mag = _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7F)), 7);
-    const __m256i sign = _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8);
-    const __m256i h    = _mm256_or_si256(mag, sign);
-    a                  = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-    b                  = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+    const __m256i v = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+    const __m256i h =
+        _mm256_and_si256(_mm256_slli_epi16(v, 7), _mm256_set1_epi16(static_cast<short>(0xBFFF)));
+    a = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    b = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
 }
 inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -801,19 +802,20 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
         for (int r = 0; r < R; ++r)
             for (int t = 0; t < TT; ++t) p[r][t] = _mm256_setzero_ps();
         for (int64_t k = b * 128; k < b * 128 + 128; k += 16) {
-            __m256 wa[R], wb[R];
-            for (int r = 0; r < R; ++r) {
+            for (int r = 0; r < R; ++r) {  // each row decoded and used at once (16 registers)
+                __m256 wa, wb;
                 if ((k & 63) == 0) prefetch_stream(wr[r] + k);
-                decode_e4m3_16(wr[r] + k, wa[r], wb[r]);
-            }
-            for (int t = 0; t < TT; ++t) {
-                const __m256 xa = _mm256_loadu_ps(xp[t] + k), xb = _mm256_loadu_ps(xp[t] + k + 8);
-                for (int r = 0; r < R; ++r)
-                    p[r][t] = _mm256_fmadd_ps(wb[r], xb, _mm256_fmadd_ps(wa[r], xa, p[r][t]));
+                decode_e4m3_16(wr[r] + k, wa, wb);
+                for (int t = 0; t < TT; ++t)
+                    p[r][t] =
+                        _mm256_fmadd_ps(wb, _mm256_loadu_ps(xp[t] + k + 8),
+                                        _mm256_fmadd_ps(wa, _mm256_loadu_ps(xp[t] + k), p[r][t]));
             }
         }
         for (int r = 0; r < R; ++r) {
-            const __m256 s = _mm256_set1_ps(e8m0_value(sr[r][b]) * 256.0f);
+            const __m256 s = _mm256_mul_ps(
+                _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(kE8m0.bits[sr[r][b]]))),
+                _mm256_set1_ps(256.0f));
             for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_fmadd_ps(p[r][t], s, acc[r][t]);
         }
     }
@@ -854,25 +856,23 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
     for (int64_t c = 0; c < nc; ++c) {
-        __m256 d[R][4];
-        for (int r = 0; r < R; ++r) {
+        for (int r = 0; r < R; ++r) {  // each row decoded and used at once (16 registers)
+            __m256 d[4];
             if ((c & 3) == 0) {
                 prefetch_stream(wr[r] + c * 16);
                 prefetch_stream<kPrefetchQ / 16>(sr[r] + c);  // the row's scales, as far ahead
             }
-            decode_e2m1_32(wr[r] + c * 16, d[r]);
-        }
-        for (int t = 0; t < TT; ++t) {
-            const float * x  = xp[t] + c * 32;
-            const __m256  x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
-            const __m256  x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
-            for (int r = 0; r < R; ++r) {
-                __m256 p       = _mm256_mul_ps(d[r][0], x0);
-                p              = _mm256_fmadd_ps(d[r][1], x1, p);
-                p              = _mm256_fmadd_ps(d[r][2], x2, p);
-                p              = _mm256_fmadd_ps(d[r][3], x3, p);
-                const __m256 s = _mm256_set1_ps(e8m0_value(sr[r][c]) * 0.5f);
-                acc[r][t]      = _mm256_fmadd_ps(p, s, acc[r][t]);
+            decode_e2m1_32(wr[r] + c * 16, d);
+            const __m256 s = _mm256_mul_ps(
+                _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(kE8m0.bits[sr[r][c]]))),
+                _mm256_set1_ps(0.5f));
+            for (int t = 0; t < TT; ++t) {
+                const float * x = xp[t] + c * 32;
+                __m256        p = _mm256_mul_ps(d[0], _mm256_loadu_ps(x));
+                p               = _mm256_fmadd_ps(d[1], _mm256_loadu_ps(x + 8), p);
+                p               = _mm256_fmadd_ps(d[2], _mm256_loadu_ps(x + 16), p);
+                p               = _mm256_fmadd_ps(d[3], _mm256_loadu_ps(x + 24), p);
+                acc[r][t]       = _mm256_fmadd_ps(p, s, acc[r][t]);
             }
         }
     }

@@ -344,7 +344,7 @@ inline LineMasks line_masks(const Realign & ra, int64_t k, int64_t L) {
 }
 // Bytes [k, k + 64) of the row whose lines start at `line`: two aligned loads (the second is
 // the next vector's first, from L1) and one VPERMT2B. Stateless, so no register per row is
-// carried through the loop (the FP8 tile has none to spare).
+// carried through the loop.
 inline __m512i realign_at(const Realign & ra, LineMasks mk, const uint8_t * line, int64_t k) {
     return _mm512_permutex2var_epi8(_mm512_maskz_loadu_epi8(mk.lo, line + k), ra.idx,
                                     _mm512_maskz_loadu_epi8(mk.hi, line + k + 64));

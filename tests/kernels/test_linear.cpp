@@ -262,7 +262,7 @@ TEST_CASE("gemm_bf16 and gemm_f32 match plain loops on every arch", "[per_arch][
         const auto & k = kernels::kernel_table(arch);
         for (int64_t N : {1, 5, 67}) {
             for (int64_t K : {1, 31, 32, 100, 4096}) {
-                for (int64_t T : {1, 3}) {
+                for (int64_t T : {1, 3, 13}) {  // 13: the prefill GEMM (12 + 1 tokens)
                     DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K << " T=" << T) {
                         const uint32_t        seed = static_cast<uint32_t>(N * 31 + K * 7 + T);
                         auto                  wf   = test::random_floats(N * K + 1, seed);
@@ -345,7 +345,7 @@ TEST_CASE("linear kernels give the same rows for every split of the row range",
     const int64_t     splits[] = {1, 2, 3, 4, 5, 9, 17, 36};
     for (CpuArch arch : test::usable_archs()) {
         const auto & k = kernels::kernel_table(arch);
-        for (int64_t T : {1, 2, 5}) {
+        for (int64_t T : {1, 2, 5, 9}) {  // 9: the packed prefill GEMMs
             DYNAMIC_SECTION(k.name << " T=" << T) {
                 auto       w8 = random_e4m3(N * K, 11, 0);
                 auto       s8 = random_bytes((N + 127) / 128 * (K / 128), 12, 112, 124);

@@ -560,6 +560,10 @@ void gemm_bf16_rows(float * y, const uint16_t * w, int64_t ldw, const float * x,
 //  * micro-kernel: 32 rows × 12 tokens = 24 fp32 accumulators, per input pair two weight loads,
 //    12 activation broadcasts and 24 VDPBF16PS. Partial sums of a chunk are carried in y
 //    (fp32) between chunks; the last chunk rounds to bf16.
+//  * gemm_bf16 (the compressors', the indexer's and the gate's products) runs on the same
+//    micro-kernel: its panel is a transposed copy of the bf16 rows, and its fp32 activations
+//    are converted to bf16 pairs per token group and chunk (Bf16Acts, exact: they hold bf16
+//    values); its outputs stay fp32. Before, each token re-read the whole matrix.
 constexpr int64_t kGemmMinTokens = 8;
 constexpr int     kPanelRows     = 32;
 constexpr int64_t kPanelChunk    = 512;  // inputs per packed chunk (multiple of 128)
@@ -641,6 +645,25 @@ inline void pack_fp4(Panel * panel, const Fp4Mat & w, int64_t n, int rows, int64
     }
 }
 
+// bf16 weights need no decoding: the panel is the rows' pairs in natural order, transposed.
+// The caller guarantees kc % 32 == 0.
+struct Bf16Mat {
+    const uint16_t * w;
+    int64_t          ldw, K;
+};
+inline void pack_bf16(Panel * panel, const Bf16Mat & w, int64_t n, int rows, int64_t k0,
+                      int64_t kc) {
+    for (int half = 0; half < 2; ++half)
+        for (int64_t g = 0; g < kc; g += 32) {
+            __m512i r[16];
+            for (int i = 0; i < 16; ++i)
+                r[i] = 16 * half + i < rows
+                           ? _mm512_loadu_si512(w.w + (n + 16 * half + i) * w.ldw + k0 + g)
+                           : _mm512_setzero_si512();
+            store_pairs(panel, g / 2, 16 * half, r);
+        }
+}
+
 // acc[t][h] (rows 16h..16h+15 of the panel, token t) over np pairs of the panel; x[t] points
 // at the first activation pair of the chunk (private storage order).
 template <int TG>
@@ -659,16 +682,48 @@ inline void gemm_micro(const Panel * panel, int64_t np, const uint16_t * const *
     }
 }
 
+// Where the micro-kernel's activation pairs come from. `rows<TG>` points x[t] at the first
+// pair of the chunk [k0, k0 + kc) of token t0 + t, in the panel's pair order.
+//  * PreparedActs: act_quant's private bf16 rows (lin8 / lin4 order); outputs are rounded to
+//    bf16 like the tile kernels'.
+//  * Bf16Acts: bf16-valued fp32 rows (gemm_bf16's contract), converted (exactly) per token
+//    group and chunk into a buffer on the caller's stack; outputs stay fp32 like gemm_bf16's.
+struct PreparedActs {
+    const uint8_t *       qa;
+    int64_t               K, offset;  // offset: lin4's storage order follows lin8's (K words)
+    static constexpr bool kRound = true;
+    template <int TG>
+    void rows(const uint16_t ** x, int64_t t0, int64_t k0, int64_t) const {
+        for (int t = 0; t < TG; ++t)
+            x[t] = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, t0 + t), K)) +
+                   offset + k0;
+    }
+};
+struct Bf16Acts {
+    const float * x;
+    int64_t       ldx;
+    uint16_t (*buf)[kPanelChunk];  // kTokenGroup rows
+    static constexpr bool kRound = false;
+    template <int TG>
+    void rows(const uint16_t ** xp, int64_t t0, int64_t k0, int64_t kc) const {
+        for (int t = 0; t < TG; ++t) {
+            const float * src = x + (t0 + t) * ldx + k0;
+            for (int64_t k = 0; k < kc; k += 32)
+                _mm512_store_si512(buf[t] + k,
+                                   (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + k + 16),
+                                                                _mm512_loadu_ps(src + k)));
+            xp[t] = buf[t];
+        }
+    }
+};
+
 // Runs the micro-kernel for tokens [t0, t0 + TG) over one packed chunk; y carries the fp32
 // partial sums of rows [n, n + rows) between chunks.
-template <int TG>
-void gemm_group(float * y, int64_t ldy, const Panel * panel, int64_t np, const uint8_t * qa,
-                int64_t K, int64_t lin4_offset, int64_t k0, int64_t t0, int64_t n, int rows,
-                bool first, bool last) {
+template <int TG, class Acts>
+void gemm_group(float * y, int64_t ldy, const Panel * panel, const Acts & acts, int64_t k0,
+                int64_t kc, int64_t t0, int64_t n, int rows, bool first, bool last) {
     const uint16_t * x[TG];
-    for (int t = 0; t < TG; ++t)
-        x[t] = reinterpret_cast<const uint16_t *>(qa_private(qa_row(qa, K, t0 + t), K)) +
-               lin4_offset + k0;
+    acts.template rows<TG>(x, t0, k0, kc);
     const __mmask16 m0 = rows >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << rows) - 1u);
     const __mmask16 m1 = rows >= 32   ? 0xFFFF
                          : rows <= 16 ? 0
@@ -679,11 +734,11 @@ void gemm_group(float * y, int64_t ldy, const Panel * panel, int64_t np, const u
         acc[t][0]  = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, yt);
         acc[t][1]  = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, yt + 16);
     }
-    gemm_micro<TG>(panel, np, x, acc);
+    gemm_micro<TG>(panel, kc / 2, x, acc);
     for (int t = 0; t < TG; ++t) {
         float * yt = y + (t0 + t) * ldy + n;
         __m512  a0 = acc[t][0], a1 = acc[t][1];
-        if (last) {
+        if (Acts::kRound && last) {
             a0 = elt_round_bf16(batch_f(a0));
             a1 = elt_round_bf16(batch_f(a1));
         }
@@ -692,9 +747,9 @@ void gemm_group(float * y, int64_t ldy, const Panel * panel, int64_t np, const u
     }
 }
 
-template <class Mat, class Pack>
-void gemm_packed(float * y, int64_t ldy, const Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
-                 int64_t n1, int64_t lin4_offset, Pack pack) {
+template <class Mat, class Pack, class Acts>
+void gemm_packed(float * y, int64_t ldy, const Mat & w, const Acts & acts, int64_t T, int64_t n0,
+                 int64_t n1, Pack pack) {
     const int64_t K = w.K;
     Panel         panel;
     for (int64_t n = n0; n < n1; n += kPanelRows) {
@@ -706,10 +761,8 @@ void gemm_packed(float * y, int64_t ldy, const Mat & w, const uint8_t * qa, int6
             for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
                 const int64_t tg = T - t0 < kTokenGroup ? T - t0 : kTokenGroup;
                 switch (tg) {
-#define DSV4_GROUP_CASE(G)                                                                       \
-    case G:                                                                                      \
-        gemm_group<G>(y, ldy, &panel, kc / 2, qa, K, lin4_offset, k0, t0, n, rows, first, last); \
-        break;
+#define DSV4_GROUP_CASE(G) \
+    case G: gemm_group<G>(y, ldy, &panel, acts, k0, kc, t0, n, rows, first, last); break;
                     DSV4_GROUP_CASE(1)
                     DSV4_GROUP_CASE(2)
                     DSV4_GROUP_CASE(3)
@@ -991,14 +1044,14 @@ inline void lin4_tiles(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t *
 void lin8(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
           int64_t n1) {
     if (T >= kGemmMinTokens && n1 > n0 && foldable_fp8(w, n0, n1))
-        gemm_packed(y, ldy, w, qa, T, n0, n1, 0, pack_fp8);
+        gemm_packed(y, ldy, w, PreparedActs{qa, w.K, 0}, T, n0, n1, pack_fp8);
     else
         lin8_tiles(y, ldy, w, qa, T, n0, n1);
 }
 void lin4(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t T, int64_t n0,
           int64_t n1) {
     if (T >= kGemmMinTokens && n1 > n0 && foldable_fp4(w, n0, n1))
-        gemm_packed(y, ldy, w, qa, T, n0, n1, w.K, pack_fp4);
+        gemm_packed(y, ldy, w, PreparedActs{qa, w.K, w.K}, T, n0, n1, pack_fp4);
     else
         lin4_tiles(y, ldy, w, qa, T, n0, n1);
 }
@@ -1016,6 +1069,11 @@ void lin4(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t 
 void gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const float * x,
                int64_t ldx, int64_t K, int64_t T, int64_t n0, int64_t n1) {
 #if defined(__AVX512BF16__) && defined(__AVX512VBMI__)
+    if (T >= kGemmMinTokens && n1 > n0 && K % 32 == 0) {  // prefill: the packed GEMM
+        alignas(64) uint16_t xbuf[kTokenGroup][kPanelChunk];
+        gemm_packed(y, ldy, Bf16Mat{w, ldw, K}, Bf16Acts{x, ldx, xbuf}, T, n0, n1, pack_bf16);
+        return;
+    }
     // Rows that are whole lines apart and do not start on one: read as aligned lines.
     if (const int64_t m = line_offset(w + n0 * ldw); m != 0 && (ldw * 2) % 64 == 0 && K >= 32) {
         const Realign ra = make_realign(m);

@@ -296,6 +296,30 @@ TEST_CASE("gemm_bf16 and gemm_f32 match plain loops on every arch", "[per_arch][
     }
 }
 
+// gemm_f32 computes several tokens and rows at once (the HC mixes of a prefill) but must give
+// each (row, token) the bits of the one-token call, so a prefill and a decode of the same
+// token agree exactly.
+TEST_CASE("gemm_f32 gives the same bits for any number of tokens", "[per_arch][linear][gemm]") {
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t N : {1, 5, 24}) {
+            for (int64_t K : {1, 31, 100, 1000, 16384}) {
+                DYNAMIC_SECTION(k.name << " N=" << N << " K=" << K) {
+                    constexpr int64_t  T = 5;
+                    const auto         w = test::random_floats(N * K, static_cast<uint32_t>(K));
+                    const auto         x = test::random_floats(T * K, static_cast<uint32_t>(K + 1));
+                    std::vector<float> all(T * N, -1.0f), one(T * N, -2.0f);
+                    k.gemm_f32(all.data(), N, w.data(), K, x.data(), K, K, T, 0, N);
+                    for (int64_t t = 0; t < T; ++t)
+                        k.gemm_f32(one.data() + t * N, N, w.data(), K, x.data() + t * K, K, K, 1, 0,
+                                   N);
+                    CHECK(std::memcmp(all.data(), one.data(), sizeof(float) * all.size()) == 0);
+                }
+            }
+        }
+    }
+}
+
 // wo_a's product (spec §3.5 step 9, §4.3): FP8 weights (dequantised exactly) times bf16
 // activations that are NOT quantised, fp32 accumulation, bf16 output.
 TEST_CASE("act_plain + lin8 is the unquantised bf16 product on every arch",

@@ -787,21 +787,21 @@ void prefetch_chunk(const Mat & w, int64_t n, int rows, int64_t k0, int64_t kc) 
 template <class Mat, class Pack, class Acts>
 void gemm_packed(float * y, int64_t ldy, const Mat & w, const Acts & acts, int64_t T, int64_t n0,
                  int64_t n1, Pack pack) {
-    const int64_t K = w.K;
-    Panel         panel;
+    const int64_t K         = w.K;
+    const auto    rows_from = [&](int64_t n) {
+        return static_cast<int>(n1 - n < kPanelRows ? n1 - n : kPanelRows);
+    };
+    const auto chunk_from = [&](int64_t k0) { return K - k0 < kPanelChunk ? K - k0 : kPanelChunk; };
+    Panel      panel;
     for (int64_t n = n0; n < n1; n += kPanelRows) {
-        const int rows = static_cast<int>(n1 - n < kPanelRows ? n1 - n : kPanelRows);
+        const int rows = rows_from(n);
         for (int64_t k0 = 0; k0 < K; k0 += kPanelChunk) {
-            const int64_t kc = K - k0 < kPanelChunk ? K - k0 : kPanelChunk;
+            const int64_t kc = chunk_from(k0);
             pack(&panel, w, n, rows, k0, kc);
-            if (k0 + kc < K) {  // the next chunk of these rows, or the first of the next rows
-                prefetch_chunk(w, n, rows, k0 + kc,
-                               K - k0 - kc < kPanelChunk ? K - k0 - kc : kPanelChunk);
-            } else if (n + kPanelRows < n1) {
-                const int64_t nn = n + kPanelRows;
-                prefetch_chunk(w, nn, static_cast<int>(n1 - nn < kPanelRows ? n1 - nn : kPanelRows),
-                               0, K < kPanelChunk ? K : kPanelChunk);
-            }
+            if (k0 + kc < K)  // the next chunk of these rows, or the first of the next rows
+                prefetch_chunk(w, n, rows, k0 + kc, chunk_from(k0 + kc));
+            else if (n + kPanelRows < n1)
+                prefetch_chunk(w, n + kPanelRows, rows_from(n + kPanelRows), 0, chunk_from(0));
             const bool first = k0 == 0, last = k0 + kc == K;
             for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
                 const int64_t tg = T - t0 < kTokenGroup ? T - t0 : kTokenGroup;
@@ -1141,39 +1141,6 @@ void gemm_bf16(float * y, int64_t ldy, const uint16_t * w, int64_t ldw, const fl
                 gemm_bf16_rows<kStreams>(y + t * ldy, w, ldw, x + t * ldx, K, rows);
             },
             [&](int64_t n) { gemm_bf16_rows<1>(y + t * ldy, w, ldw, x + t * ldx, K, &n); });
-}
-
-// R rows × TT tokens of dot_f32 at once: each pair is added in exactly dot_f32's order (four
-// accumulators over 4·kLanes inputs, one over the rest, the same reduction and scalar tail), so
-// the bits equal dot_f32's, while each weight vector loaded serves TT tokens and each
-// activation vector R rows. (The HC mixes of a prefill: 24 rows of 16384 fp32, 1.5 MB, were
-// re-read from L3 for every token.)
-template <int R, int TT>
-void dot_f32_block(float * y, int64_t ldy, const float * w, int64_t ldw, const float * x,
-                   int64_t ldx, int64_t K) {
-    batch_f acc[R][TT][4];
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < TT; ++t)
-            for (int j = 0; j < 4; ++j) acc[r][t][j] = batch_f(0.0f);
-    const auto step = [&](int64_t i, int j) {
-        batch_f wv[R], xv[TT];
-        for (int r = 0; r < R; ++r) wv[r] = batch_f::load_unaligned(w + r * ldw + i);
-        for (int t = 0; t < TT; ++t) xv[t] = batch_f::load_unaligned(x + t * ldx + i);
-        for (int r = 0; r < R; ++r)
-            for (int t = 0; t < TT; ++t) acc[r][t][j] = xsimd::fma(wv[r], xv[t], acc[r][t][j]);
-    };
-    int64_t i = 0;
-    for (; i + 4 * kLanes <= K; i += 4 * kLanes)
-        for (int j = 0; j < 4; ++j) step(i + j * kLanes, j);
-    for (; i + kLanes <= K; i += kLanes) step(i, 0);
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < TT; ++t) {
-            const float * a = w + r * ldw;
-            const float * b = x + t * ldx;
-            float sum = xsimd::hadd((acc[r][t][0] + acc[r][t][1]) + (acc[r][t][2] + acc[r][t][3]));
-            for (int64_t k = i; k < K; ++k) sum += a[k] * b[k];
-            y[t * ldy + r] = sum;
-        }
 }
 
 void gemm_f32(float * y, int64_t ldy, const float * w, int64_t ldw, const float * x, int64_t ldx,

@@ -30,24 +30,44 @@ using arch_t             = DSV4_ARCH;
 using batch_f            = xsimd::batch<float, arch_t>;
 constexpr int64_t kLanes = static_cast<int64_t>(batch_f::size);
 
-// Four independent accumulators hide FMA latency; the tail is summed in scalar.
-float dot_f32(const float * a, const float * b, int64_t n) {
-    batch_f acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+// R rows × TT tokens of dot products at once, each pair in the same order: four independent
+// accumulators over 4·kLanes inputs (they hide FMA latency), one over the rest, the same
+// reduction and a scalar tail. dot_f32 is the 1 × 1 case, so gemm_f32's blocks (the HC mixes
+// of a prefill: 24 rows of 16384 fp32, 1.5 MB, were re-read from L3 for every token) give the
+// bits of the one-token call while each weight vector loaded serves TT tokens and each
+// activation vector R rows.
+template <int R, int TT>
+void dot_f32_block(float * y, int64_t ldy, const float * w, int64_t ldw, const float * x,
+                   int64_t ldx, int64_t K) {
+    batch_f acc[R][TT][4];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t)
+            for (int j = 0; j < 4; ++j) acc[r][t][j] = batch_f(0.0f);
+    const auto step = [&](int64_t i, int j) {
+        batch_f wv[R], xv[TT];
+        for (int r = 0; r < R; ++r) wv[r] = batch_f::load_unaligned(w + r * ldw + i);
+        for (int t = 0; t < TT; ++t) xv[t] = batch_f::load_unaligned(x + t * ldx + i);
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < TT; ++t) acc[r][t][j] = xsimd::fma(wv[r], xv[t], acc[r][t][j]);
+    };
     int64_t i = 0;
-    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-        acc0 = xsimd::fma(batch_f::load_unaligned(a + i), batch_f::load_unaligned(b + i), acc0);
-        acc1 = xsimd::fma(batch_f::load_unaligned(a + i + kLanes),
-                          batch_f::load_unaligned(b + i + kLanes), acc1);
-        acc2 = xsimd::fma(batch_f::load_unaligned(a + i + 2 * kLanes),
-                          batch_f::load_unaligned(b + i + 2 * kLanes), acc2);
-        acc3 = xsimd::fma(batch_f::load_unaligned(a + i + 3 * kLanes),
-                          batch_f::load_unaligned(b + i + 3 * kLanes), acc3);
-    }
-    for (; i + kLanes <= n; i += kLanes)
-        acc0 = xsimd::fma(batch_f::load_unaligned(a + i), batch_f::load_unaligned(b + i), acc0);
-    float acc = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
-    for (; i < n; ++i) acc += a[i] * b[i];
-    return acc;
+    for (; i + 4 * kLanes <= K; i += 4 * kLanes)
+        for (int j = 0; j < 4; ++j) step(i + j * kLanes, j);
+    for (; i + kLanes <= K; i += kLanes) step(i, 0);
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t) {
+            const float * a = w + r * ldw;
+            const float * b = x + t * ldx;
+            float sum = xsimd::hadd((acc[r][t][0] + acc[r][t][1]) + (acc[r][t][2] + acc[r][t][3]));
+            for (int64_t k = i; k < K; ++k) sum += a[k] * b[k];
+            y[t * ldy + r] = sum;
+        }
+}
+
+float dot_f32(const float * a, const float * b, int64_t n) {
+    float y;
+    dot_f32_block<1, 1>(&y, 1, a, 0, b, 0, n);
+    return y;
 }
 
 void rmsnorm_f32(float * out, const float * x, const float * w, int64_t n, float eps) {

@@ -415,11 +415,11 @@ void lin8_tile(float * y, int64_t ldy, const Fp8Mat & w, const uint8_t * qa, int
 }
 
 // e2m1 nibble -> bf16 word, twice (32 entries: VPERMW reads 5 index bits, so bit 4 — the low
-// bit of the next nibble — selects the same value), and the control that spreads 4 scale bytes
-// so that dword d of lane L holds byte L.
+// bit of the next nibble — selects the same value), and the VPERMW indices that spread the
+// scales of group q (of 8) to its lanes (ScaleWords).
 struct E2m1Tables {
     alignas(64) uint16_t words[32];
-    alignas(64) uint8_t ctrl[64];
+    alignas(64) uint16_t spread[8][32];
 };
 constexpr uint16_t e2m1_bf16(int nib) {
     constexpr uint16_t kMag[8] = {0x0000, 0x3F00, 0x3F80, 0x3FC0, 0x4000, 0x4040, 0x4080, 0x40C0};
@@ -428,34 +428,40 @@ constexpr uint16_t e2m1_bf16(int nib) {
 constexpr E2m1Tables make_e2m1_tables() {
     E2m1Tables t{};
     for (int i = 0; i < 32; ++i) t.words[i] = e2m1_bf16(i % 16);
-    for (int i = 0; i < 64; ++i) t.ctrl[i] = (i % 4 == 0) ? static_cast<uint8_t>(i / 16) : 0x80;
+    for (int q = 0; q < 8; ++q)
+        for (int i = 0; i < 32; ++i) t.spread[q][i] = static_cast<uint16_t>(4 * q + i / 8);
     return t;
 }
 constexpr E2m1Tables kE2m1 = make_e2m1_tables();
 
-struct E2m1Lut {
-    __m512i words, chunk_ctrl;
-};
-inline E2m1Lut load_e2m1_lut() {
-    return {_mm512_load_si512(kE2m1.words), _mm512_load_si512(kE2m1.ctrl)};
-}
+inline __m512i load_e2m1_lut() { return _mm512_load_si512(kE2m1.words); }
 // 64 FP4 bytes (128 inputs) -> four registers of 32 bf16 (lin4 order): register j holds nibble j
 // of every 16-bit weight word, looked up with one VPERMW (bits above the nibble are ignored or,
 // for bit 4, harmless: the table repeats).
-inline void decode_e2m1(const E2m1Lut & l, __m512i w, __m512i d[4]) {
-    d[0] = _mm512_permutexvar_epi16(w, l.words);
-    d[1] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 4), l.words);
-    d[2] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 8), l.words);
-    d[3] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 12), l.words);
+inline void decode_e2m1(__m512i lut, __m512i w, __m512i d[4]) {
+    d[0] = _mm512_permutexvar_epi16(w, lut);
+    d[1] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 4), lut);
+    d[2] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 8), lut);
+    d[3] = _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 12), lut);
 }
-// The four e8m0 scales of one 128-input group as fp32 lanes 4c..4c+3 = scale of chunk c.
-inline __m512 chunk_scales(const E2m1Lut & l, const uint8_t * s4) {
-    uint32_t four;
-    __builtin_memcpy(&four, s4, 4);
-    const __m512i spread =
-        _mm512_shuffle_epi8(_mm512_set1_epi32(static_cast<int>(four)), l.chunk_ctrl);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(spread, 23));
-}
+// The e8m0 scales of up to 8 groups (32 chunks of 32 inputs) of one row, held as the high
+// words of their fp32 values (code << 7 puts the code in the exponent field: 0 -> 0.0 and
+// 255 -> +inf, as before); at(q) spreads group q's four to fp32 lanes 4c..4c+3 (= scale of
+// chunk c) with one VPERMW whose mask zeroes the low words. Spreading each group's four bytes
+// from a broadcast took a broadcast load, a VPSHUFB and a shift per row and group.
+struct ScaleWords {
+    __m512i w;
+    // Scale bytes s[0 .. 4n), 1 <= n <= 8 (nothing past them is read).
+    void load(const uint8_t * s, int n) {
+        const __m256i b = n == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(s))
+                                 : _mm256_maskz_loadu_epi8((1u << (4 * n)) - 1u, s);
+        w               = _mm512_slli_epi16(_mm512_cvtepu8_epi16(b), 7);
+    }
+    __m512 at(int q) const {
+        return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(
+            0xAAAAAAAAu, _mm512_load_si512(kE2m1.spread[q]), w));
+    }
+};
 
 // Misaligned rows are loaded as they are: a straddling load costs this tile little
 // (dsv4-bench-kernels --misalign=16, 2 threads: expert w1/w2 75/71 % vs 76/73 % aligned), and
@@ -466,7 +472,7 @@ template <int R, int TT>
 void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int64_t t0,
                const int64_t * rows) {
     const int64_t   K = w.K, ng = K / 128, nc = K / 32;
-    const E2m1Lut   lut = load_e2m1_lut();
+    const __m512i   lut = load_e2m1_lut();
     const uint8_t * wr[R];
     const uint8_t * sr[R];
     for (int r = 0; r < R; ++r) {
@@ -479,20 +485,28 @@ void lin4_tile(float * y, int64_t ldy, const Fp4Mat & w, const uint8_t * qa, int
     __m512 acc[R][TT];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
-    for (int64_t g = 0; g < ng; ++g) {
-        __m512i x[TT][4];
-        for (int t = 0; t < TT; ++t)
-            for (int j = 0; j < 4; ++j) x[t][j] = _mm512_load_si512(xp[t] + g * 128 + 32 * j);
-        for (int r = 0; r < R; ++r) {  // each row decoded and used at once (see lin8_tile)
-            __m512i d[4];
-            prefetch_stream(wr[r] + g * 64);
-            prefetch_stream<kPrefetchQ / 16>(sr[r] + g * 4);  // the row's scales, as far ahead
-            decode_e2m1(lut, _mm512_loadu_si512(wr[r] + g * 64), d);
-            const __m512 s = chunk_scales(lut, sr[r] + g * 4);
-            for (int t = 0; t < TT; ++t) {  // two independent chains, then one FMA
-                const __m512 pa = dp(dp(_mm512_setzero_ps(), d[0], x[t][0]), d[2], x[t][2]);
-                const __m512 pb = dp(dp(_mm512_setzero_ps(), d[1], x[t][1]), d[3], x[t][3]);
-                acc[r][t]       = _mm512_fmadd_ps(_mm512_add_ps(pa, pb), s, acc[r][t]);
+    for (int64_t g0 = 0; g0 < ng; g0 += 8) {
+        const int  nq = ng - g0 < 8 ? static_cast<int>(ng - g0) : 8;
+        ScaleWords sw[R];
+        for (int r = 0; r < R; ++r) {
+            prefetch_stream<kPrefetchQ / 16>(sr[r] + g0 * 4);  // the row's scales, as far ahead
+            sw[r].load(sr[r] + g0 * 4, nq);
+        }
+        for (int q = 0; q < nq; ++q) {
+            const int64_t g = g0 + q;
+            __m512i       x[TT][4];
+            for (int t = 0; t < TT; ++t)
+                for (int j = 0; j < 4; ++j) x[t][j] = _mm512_load_si512(xp[t] + g * 128 + 32 * j);
+            for (int r = 0; r < R; ++r) {  // each row decoded and used at once (see lin8_tile)
+                __m512i d[4];
+                prefetch_stream(wr[r] + g * 64);
+                decode_e2m1(lut, _mm512_loadu_si512(wr[r] + g * 64), d);
+                const __m512 s = sw[r].at(q);
+                for (int t = 0; t < TT; ++t) {  // two independent chains, then one FMA
+                    const __m512 pa = dp(dp(_mm512_setzero_ps(), d[0], x[t][0]), d[2], x[t][2]);
+                    const __m512 pb = dp(dp(_mm512_setzero_ps(), d[1], x[t][1]), d[3], x[t][3]);
+                    acc[r][t]       = _mm512_fmadd_ps(_mm512_add_ps(pa, pb), s, acc[r][t]);
+                }
             }
         }
     }
@@ -621,7 +635,7 @@ inline void pack_fp8(Panel * panel, const Fp8Mat & w, int64_t n, int rows, int64
 // the 256 that transposing the four decoded registers took. Dword i lies in 32-input chunk i/4,
 // whose scale differs per row (lane).
 inline void pack_fp4(Panel * panel, const Fp4Mat & w, int64_t n, int rows, int64_t k0, int64_t kc) {
-    const E2m1Lut lut = load_e2m1_lut();
+    const __m512i lut = load_e2m1_lut();
     const int64_t K = w.K, nc = K / 32;
     for (int half = 0; half < 2; ++half) {
         const int64_t nh = n + 16 * half;

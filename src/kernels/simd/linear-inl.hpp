@@ -812,13 +812,25 @@ void gemm_packed(float * y, int64_t ldy, const Mat & w, const Acts & acts, int64
         for (int64_t k0 = 0; k0 < K; k0 += kPanelChunk) {
             const int64_t kc = chunk_from(k0);
             pack(&panel, w, n, rows, k0, kc);
-            if (k0 + kc < K)  // the next chunk of these rows, or the first of the next rows
-                prefetch_chunk(w, n, rows, k0 + kc, chunk_from(k0 + kc));
-            else if (n + kPanelRows < n1)
-                prefetch_chunk(w, n + kPanelRows, rows_from(n + kPanelRows), 0, chunk_from(0));
+            // The next chunk of these rows, or the first of the next rows: its rows are asked
+            // for a slice per token group, spread over the micro-kernel's run.
+            int64_t pn = n, pk = k0 + kc;
+            int     prows = rows;
+            if (pk >= K) {
+                pn    = n + kPanelRows;
+                pk    = 0;
+                prows = pn < n1 ? rows_from(pn) : 0;
+            }
+            const int64_t ng = (T + kTokenGroup - 1) / kTokenGroup;
             const bool first = k0 == 0, last = k0 + kc == K;
             for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
                 const int64_t tg = T - t0 < kTokenGroup ? T - t0 : kTokenGroup;
+                if (prows > 0) {
+                    const int64_t gi = t0 / kTokenGroup;
+                    const int     r0 = static_cast<int>(gi * prows / ng),
+                              r1     = static_cast<int>((gi + 1) * prows / ng);
+                    if (r1 > r0) prefetch_chunk(w, pn + r0, r1 - r0, pk, chunk_from(pk));
+                }
                 switch (tg) {
 #define DSV4_GROUP_CASE(G) \
     case G: gemm_group<G>(y, ldy, &panel, acts, k0, kc, t0, n, rows, first, last); break;

@@ -71,7 +71,8 @@ struct AttnRule {
     bool round_out           = true;   // bf16 output
 };
 // Floats of sparse_attn scratch per head (64-byte multiple): the fp32 accumulator [hd], the
-// query as bf16 pairs [hd/2], the chunk's scores and probabilities [2·64], running state [16].
+// query as bf16 pairs [hd/2], the chunk's scores and probabilities [2·64] (the avx512bf16 path
+// keeps P as bf16 pairs in the second half), running state [16].
 static constexpr int64_t attn_scratch_floats(int64_t hd) {
     return (hd + (hd + 1) / 2 + 2 * kAttnChunk + 16 + 15) / 16 * 16;
 }

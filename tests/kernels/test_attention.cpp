@@ -494,3 +494,45 @@ TEST_CASE("sparse_attn with a zero query averages the rows, sink in the denomina
         }
     }
 }
+
+TEST_CASE("sparse_attn adds the probability-weighted rows one by one, in row order",
+          "[per_arch][attention]") {
+    // q = 0 again (every p is exactly 1), now with rows of bf16 values of mixed magnitude whose
+    // running fp32 sums round, and an fp32 output: out = (((v_0 + v_1) + v_2) + ...) / n_valid
+    // with the sequence of spec §3.8's accumulation, so a kernel that adds the rows in another
+    // order or pairs them differently shows in the last bits. Chunks hold an odd number of
+    // valid rows (masks), so the pairing of rows (avx512bf16) also meets its lone last row.
+    const int64_t                 hd = 192, n = 141;
+    const std::vector<float>      v = bf16_values(n * hd, 11, -12, 6);
+    std::vector<uint16_t>         bits(n * hd);
+    std::vector<const uint16_t *> rows(n);
+    for (int64_t i = 0; i < n * hd; ++i) bits[i] = ref::f32_to_bf16(v[i]);
+    int64_t valid = 0;
+    for (int64_t j = 0; j < n; ++j) {
+        const bool masked = j % 11 == 4 || j == 70;
+        rows[j]           = masked ? nullptr : bits.data() + j * hd;
+        valid += !masked;
+    }
+    std::vector<float> want(hd);
+    for (int64_t i = 0; i < hd; ++i) {
+        float sum = 0.0f;
+        for (int64_t j = 0; j < n; ++j)
+            if (rows[j]) sum += v[j * hd + i];
+        want[i] = sum / static_cast<float>(valid);
+    }
+    const float   sinks[3] = {0.0f, 0.0f, 0.0f};
+    AlignedFloats scr(3 * kernels::attn_scratch_floats(hd));
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        DYNAMIC_SECTION(k.name) {
+            std::vector<float>      q(3 * hd, 0.0f);
+            const kernels::AttnRule rule{false, false, false};  // no sink term, fp32 output
+            k.sparse_attn(q.data(), q.data(), hd, sinks, rows.data(), n, hd, 0.125f, rule, 0, 3,
+                          scr.p);
+            int64_t bad = 0;
+            for (int64_t h = 0; h < 3; ++h)
+                for (int64_t i = 0; i < hd; ++i) bad += q[h * hd + i] != want[i];
+            CHECK(bad == 0);
+        }
+    }
+}

@@ -18,7 +18,9 @@
 // of fp32 operations: the index-score epilogue (bf16 of the dot, ReLU, bf16 of the weighted
 // term, fp32 head sum in head order, bf16 of the sum), the chunk max, the sequential sum of p,
 // P rounded to bf16, P·V as acc·alpha then one exact product added per row in row order (an
-// FMA of an exact product is the twin's mul + add), the division and the output rounding.
+// FMA of an exact product is the twin's mul + add; on avx512bf16 one VDPBF16PS adds two rows'
+// products in that order, with the same subnormal caveat as the dots: see attn_pv), the
+// division and the output rounding.
 //
 // Shapes the SIMD paths take (others run the scalar twin): index_scores ihd even and <= 128;
 // sparse_attn hd a multiple of 64.
@@ -272,8 +274,8 @@ inline void idx_heads(attn_vf (&sum)[kIdxVecs], const IdxKeys & k, const void * 
             klo[v] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(x), 16));
             khi[v] = _mm512_and_ps(x, hi);
 #else
-            klo[v] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(x), 16));
-            khi[v] = _mm256_and_ps(x, hi);
+            klo[v]          = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(x), 16));
+            khi[v]          = _mm256_and_ps(x, hi);
 #endif
         }
         for (int g = 0; g < HG; ++g) {
@@ -505,6 +507,75 @@ inline void attn_softmax(const AttnHead & h, int nv) {
 }
 
 // acc_g = acc_g·alpha_g, then acc_g += P_g[k]·row_k for k in order (exact products).
+#if DSV4_ATTN_DPBF16
+// VDPBF16PS adds the two products of a pair one after the other, the odd (high) element's first,
+// each with one rounding (Intel SDM; measured the same on Zen 5 over 32M random pairs, and the
+// test "sparse_attn adds the probability-weighted rows one by one, in row order" fails on a CPU
+// that does otherwise): with row k in the high and row k + 1 in the low word of every dword, and
+// P[k], P[k + 1] likewise, one instruction is the twin's two additions of exact products, in its
+// order. The
+// two rows are interleaved with VPUNPCK{L,H}WD, which work within 128-bit lanes, so the
+// accumulator of a 32-dim block [d, d + 32) is kept permuted (kPvOrder): its first 16 floats hold
+// dims d + 8L + 0..3 of each lane L, the second 16 dims d + 8L + 4..7. attn_pv_unpermute puts
+// them back in order once, at the output. Differences from the twin: bf16 subnormal P or row
+// values are read as zero and fp32 subnormal sums flushed (as the q·row dots on this path).
+inline __m512 attn_pv_unpermute(__m512 lo, __m512 hi, int half) {
+    // Output float j of half h: 128-bit lane m = 4h + j/4 of the block is lane m/2 of lo (m even)
+    // or of hi (m odd).
+    alignas(64) static constexpr int32_t kIdx[2][16] = {
+        {0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23},
+        {8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31}};
+    return _mm512_permutex2var_ps(lo, _mm512_load_si512(kIdx[half]), hi);
+}
+
+template <int G>
+inline void attn_pv(const AttnHead * hs, const uint16_t * const * vr, int nv, int64_t hd) {
+    constexpr int V = 2;  // 32-dim blocks per step: 2·V accumulators per head
+    // P as pairs: dword i = P[2i] (high word), P[2i + 1] (low word, 0 past nv), in the second
+    // half of the head's score area. P holds bf16 values, so the conversion is exact.
+    const uint32_t * pp[G];
+    for (int g = 0; g < G; ++g) {
+        uint32_t * dst = reinterpret_cast<uint32_t *>(hs[g].s + kAttnChunk);
+        for (int k = 0; k < nv; k += 32) {
+            const int       w  = nv - k < 32 ? nv - k : 32;
+            const __mmask16 m0 = static_cast<__mmask16>(w >= 16 ? 0xFFFF : (1u << w) - 1u);
+            const __mmask16 m1 = static_cast<__mmask16>(w <= 16 ? 0 : (1u << (w - 16)) - 1u);
+            const __m512i   bf =
+                (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, hs[g].s + k + 16),
+                                             _mm512_maskz_loadu_ps(m0, hs[g].s + k));
+            _mm512_storeu_si512(dst + k / 2, _mm512_rol_epi32(bf, 16));
+        }
+        pp[g] = dst;
+    }
+    for (int64_t d0 = 0; d0 < hd; d0 += V * 32) {
+        __m512 a[G][2 * V];
+        for (int g = 0; g < G; ++g) {
+            const __m512 al = _mm512_set1_ps(hs[g].st[2]);
+            for (int v = 0; v < 2 * V; ++v)
+                a[g][v] = _mm512_mul_ps(_mm512_load_ps(hs[g].acc + d0 + v * 16), al);
+        }
+        for (int k = 0; k < nv; k += 2) {
+            __m512i lo[V], hi[V];
+            for (int v = 0; v < V; ++v) {
+                const __m512i r0 = _mm512_loadu_si512(vr[k] + d0 + 32 * v);
+                const __m512i r1 = k + 1 < nv ? _mm512_loadu_si512(vr[k + 1] + d0 + 32 * v)
+                                              : _mm512_setzero_si512();
+                lo[v]            = _mm512_unpacklo_epi16(r1, r0);
+                hi[v]            = _mm512_unpackhi_epi16(r1, r0);
+            }
+            for (int g = 0; g < G; ++g) {
+                const __m512i pb = _mm512_set1_epi32(static_cast<int>(pp[g][k / 2]));
+                for (int v = 0; v < V; ++v) {
+                    a[g][2 * v]     = dp(a[g][2 * v], lo[v], pb);
+                    a[g][2 * v + 1] = dp(a[g][2 * v + 1], hi[v], pb);
+                }
+            }
+        }
+        for (int g = 0; g < G; ++g)
+            for (int v = 0; v < 2 * V; ++v) _mm512_store_ps(hs[g].acc + d0 + v * 16, a[g][v]);
+    }
+}
+#else
 template <int G>
 inline void attn_pv(const AttnHead * hs, const uint16_t * const * vr, int nv, int64_t hd) {
     constexpr int V = kAttnPvVecs;
@@ -527,6 +598,8 @@ inline void attn_pv(const AttnHead * hs, const uint16_t * const * vr, int nv, in
             for (int v = 0; v < V; ++v) attn_store(hs[g].acc + d0 + v * kLanes, a[g][v]);
     }
 }
+
+#endif
 
 template <int G>
 inline void attn_chunk(const AttnHead * hs, const uint16_t * const * vr, int nv, int64_t hd,
@@ -593,6 +666,15 @@ void sparse_attn(float * out, const float * q, int64_t ld, const float * sinks,
         const float    denom = rule.sink_in_denominator ? l + __builtin_expf(sinks[h] - m) : l;
         const attn_vf  dv    = attn_set1(denom);
         float *        o     = out + h * ld;
+#if DSV4_ATTN_DPBF16
+        for (int64_t d = 0; d < hd; d += 32) {  // acc in kPvOrder (attn_pv)
+            const __m512 lo = _mm512_load_ps(hh.acc + d), hi = _mm512_load_ps(hh.acc + d + 16);
+            for (int h2 = 0; h2 < 2; ++h2) {
+                const attn_vf y = _mm512_div_ps(attn_pv_unpermute(lo, hi, h2), dv);
+                attn_store(o + d + 16 * h2, rule.round_out ? attn_round_bf16(y) : y);
+            }
+        }
+#else
         for (int64_t d = 0; d < hd; d += kLanes) {
 #if defined(__AVX512F__)
             const attn_vf y = _mm512_div_ps(attn_load(hh.acc + d), dv);
@@ -601,6 +683,7 @@ void sparse_attn(float * out, const float * q, int64_t ld, const float * sinks,
 #endif
             attn_store(o + d, rule.round_out ? attn_round_bf16(y) : y);
         }
+#endif
     }
 }
 

@@ -434,7 +434,9 @@ constexpr E2m1Tables make_e2m1_tables() {
 }
 constexpr E2m1Tables kE2m1 = make_e2m1_tables();
 
-inline __m512i load_e2m1_lut() { return _mm512_load_si512(kE2m1.words); }
+inline __m512i load_e2m1_lut() {
+    return _mm512_load_si512(kE2m1.words);
+}
 // 64 FP4 bytes (128 inputs) -> four registers of 32 bf16 (lin4 order): register j holds nibble j
 // of every 16-bit weight word, looked up with one VPERMW (bits above the nibble are ignored or,
 // for bit 4, harmless: the table repeats).
@@ -458,8 +460,8 @@ struct ScaleWords {
         w               = _mm512_slli_epi16(_mm512_cvtepu8_epi16(b), 7);
     }
     __m512 at(int q) const {
-        return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(
-            0xAAAAAAAAu, _mm512_load_si512(kE2m1.spread[q]), w));
+        return _mm512_castsi512_ps(
+            _mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, _mm512_load_si512(kE2m1.spread[q]), w));
     }
 };
 
@@ -821,8 +823,8 @@ void gemm_packed(float * y, int64_t ldy, const Mat & w, const Acts & acts, int64
                 pk    = 0;
                 prows = pn < n1 ? rows_from(pn) : 0;
             }
-            const int64_t ng = (T + kTokenGroup - 1) / kTokenGroup;
-            const bool first = k0 == 0, last = k0 + kc == K;
+            const int64_t ng    = (T + kTokenGroup - 1) / kTokenGroup;
+            const bool    first = k0 == 0, last = k0 + kc == K;
             for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
                 const int64_t tg = T - t0 < kTokenGroup ? T - t0 : kTokenGroup;
                 if (prows > 0) {

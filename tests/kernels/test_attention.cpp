@@ -393,13 +393,19 @@ TEST_CASE("index_scores of every arch within the twin's interval", "[per_arch][a
 TEST_CASE("sparse_attn of every arch within the twin's interval", "[per_arch][attention]") {
     // n not a multiple of 64 (1, 65, 130, 200), masked entries incl. a fully masked chunk
     // (entries 64..127) and an all-masked list; head ranges of 1, 3 (a partial group), 5 and 8
-    // heads, not starting at 0; head_dim 64, 128, 512 and 96 (not a multiple of 64: twin path).
+    // heads, not starting at 0, and 11 (a full group of 8 and a partial one on AVX-512); head_dim
+    // 64, 128, 512 and 96 (not a multiple of 64: twin path).
     const AttnCase cases[] = {
-        {512, 200, 0, 8, Mask::random, Data::grid},   {512, 65, 3, 6, Mask::none, Data::grid},
-        {128, 200, 1, 6, Mask::chunk, Data::grid},    {64, 1, 0, 1, Mask::none, Data::grid},
-        {64, 130, 2, 7, Mask::all, Data::grid},       {512, 640, 0, 4, Mask::random, Data::general},
-        {128, 200, 0, 5, Mask::chunk, Data::general}, {64, 64, 1, 4, Mask::none, Data::general},
+        {512, 200, 0, 8, Mask::random, Data::grid},
+        {512, 65, 3, 6, Mask::none, Data::grid},
+        {128, 200, 1, 6, Mask::chunk, Data::grid},
+        {64, 1, 0, 1, Mask::none, Data::grid},
+        {64, 130, 2, 7, Mask::all, Data::grid},
+        {512, 640, 0, 4, Mask::random, Data::general},
+        {128, 200, 0, 5, Mask::chunk, Data::general},
+        {64, 64, 1, 4, Mask::none, Data::general},
         {96, 70, 0, 3, Mask::random, Data::grid},
+        {128, 100, 2, 13, Mask::random, Data::general},
     };
     const kernels::AttnRule rules[] = {
         {true, false, true}, {false, false, true}, {true, true, true}, {true, false, false}};

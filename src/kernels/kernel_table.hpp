@@ -65,6 +65,8 @@ static constexpr int64_t qact_row_bytes(int64_t K) {
 // treatment of the sink and of the output. The faithful engine is the default; the other
 // settings are the model's Numerics seam (model/context.hpp).
 static constexpr int64_t kAttnChunk = 64;
+// The most hyper-connection streams hc_post takes (the config's limit, model/config.hpp).
+static constexpr int64_t kMaxHcStreams = 16;
 struct AttnRule {
     bool sink_in_denominator = true;   // exp(sink − m) added to the denominator
     bool sink_in_max         = false;  // the sink starts the running max
@@ -131,6 +133,13 @@ struct KernelTable {
                    float weight);
     // out[i] = sqrt(softplus(z[i])), torch threshold 20, fp32 (§3.10 gate); out may alias z.
     void (*sqrt_softplus)(float * out, const float * z, int64_t n);
+    // The hyper-connection write-back (§3.1 hc_post) of columns [c0, c1), x and R [hc, dim]
+    // (stream-major), o [dim]: x[k·dim + i] = bf16(post[k]·o[i] + s), s = comb[k]·R[i] then
+    // + comb[j·hc + k]·R[j·dim + i] for j = 1 .. hc−1 in order (fp32, each product rounded, no
+    // FMA). 1 ≤ hc ≤ kMaxHcStreams; x may alias R (a column's hc inputs are read before any of its
+    // outputs is written).
+    void (*hc_post)(float * x, const float * o, const float * R, const float * post,
+                    const float * comb, int64_t hc, int64_t dim, int64_t c0, int64_t c1);
     // In place FP8 block simulation (§3.4, ref::fp8sim_inplace), blocks of `block` ≥ 1 (the last
     // may be shorter); bf16 values in and out.
     void (*fp8sim)(float * v, int64_t n, int64_t block);
@@ -184,6 +193,8 @@ double sum_exp(const float * x, int64_t n, float m);
 void   swiglu(float * out, const float * gate, const float * up, int64_t n, float limit,
               float weight);
 void   sqrt_softplus(float * out, const float * z, int64_t n);
+void   hc_post(float * x, const float * o, const float * R, const float * post, const float * comb,
+               int64_t hc, int64_t dim, int64_t c0, int64_t c1);
 void   fp8sim(float * v, int64_t n, int64_t block);
 void   fp4sim(float * v, int64_t n);
 bool   hadamard(float * v, int64_t n);

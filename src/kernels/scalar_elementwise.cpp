@@ -44,6 +44,23 @@ void sqrt_softplus(float * out, const float * z, int64_t n) {
     for (int64_t i = 0; i < n; ++i) out[i] = ref::sqrt_softplus(z[i]);
 }
 
+void hc_post(float * x, const float * o, const float * R, const float * post, const float * comb,
+             int64_t hc, int64_t dim, int64_t c0, int64_t c1) {
+    for (int64_t i = c0; i < c1; ++i) {
+        float r[kMaxHcStreams];
+        for (int64_t j = 0; j < hc; ++j) r[j] = R[j * dim + i];
+        for (int64_t k = 0; k < hc; ++k) {
+            float s = comb[k] * r[0];
+            for (int64_t j = 1; j < hc; ++j) {
+                const float p = comb[j * hc + k] * r[j];
+                s += p;
+            }
+            const float po = post[k] * o[i];
+            x[k * dim + i] = ref::round_bf16(po + s);
+        }
+    }
+}
+
 void fp8sim(float * v, int64_t n, int64_t block) {
     ref::fp8sim_inplace(v, n, block);
 }

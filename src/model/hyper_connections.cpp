@@ -143,33 +143,12 @@ void hc_post(const Ctx & ctx, const float * o, const float * R, const HcSplit * 
     const int64_t       hcd = cfg.hc_dim();
 
     // Xnew[k, i] = bf16(post[k]·o[i] + Σ_j comb[j][k]·R[j, i]) for columns [c0, c1) of token
-    // t (c0 a multiple of kBlock). Columns are processed in blocks copied out of R first, so
-    // Xnew may alias R. comb's first index is the source stream j, the second the destination.
+    // t (the kernel's hc_post; Xnew may alias R). comb's first index is the source stream j, the
+    // second the destination.
     constexpr int64_t kBlock  = 64;
     const auto        columns = [&](int64_t t, int64_t c0, int64_t c1) {
-        float           rb[kMaxHcMult * kBlock];
-        const HcSplit & s  = split[t];
-        const float *   ot = o + t * dim;
-        const float *   Rt = R + t * hcd;
-        float *         Xt = Xnew + t * hcd;
-        for (int64_t i0 = c0; i0 < c1; i0 += kBlock) {
-            const int64_t n = std::min(kBlock, c1 - i0);
-            for (int j = 0; j < hc; ++j)
-                for (int64_t i = 0; i < n; ++i) rb[j * kBlock + i] = Rt[j * dim + i0 + i];
-            for (int kk = 0; kk < hc; ++kk) {
-                const float pk = s.post[kk];
-                float *     xk = Xt + kk * dim + i0;
-                for (int64_t i = 0; i < n; ++i) {
-                    float acc = s.comb[kk] * rb[i];
-                    for (int j = 1; j < hc; ++j) {
-                        const float p = s.comb[j * hc + kk] * rb[j * kBlock + i];
-                        acc += p;
-                    }
-                    const float po = pk * ot[i0 + i];
-                    xk[i]          = ref::round_bf16(po + acc);
-                }
-            }
-        }
+        ctx.k->hc_post(Xnew + t * hcd, o + t * dim, R + t * hcd, split[t].post, split[t].comb, hc,
+                              dim, c0, c1);
     };
     if (T < ctx.n_threads) {  // decode: split the columns (each element is computed alone)
         for (int64_t t = 0; t < T; ++t)

@@ -1,7 +1,8 @@
 // The elementwise kernels (rmsnorm_bf16, rope, rope_heads, softmax, swiglu, sqrt_softplus,
-// fp8sim, fp4sim, hadamard) of every usable kernel table against include/dsv4/ref, over odd
-// sizes (SIMD tails), unaligned pointers and the aliasing each entry allows. Elements outside
-// the range a kernel may write are checked to be untouched.
+// hc_post, fp8sim, fp4sim, hadamard) of every usable kernel table against include/dsv4/ref (and
+// hc_post against the spec's ordered sum), over odd sizes (SIMD tails), unaligned pointers and
+// the aliasing each entry allows. Elements outside the range a kernel may write are checked to
+// be untouched.
 //
 // Exact ops (fp8sim, fp4sim, hadamard, rope) must match the reference bit for bit (compared as
 // bit patterns, so −0 vs +0 counts). The others carry a tolerance derived next to each check
@@ -418,6 +419,54 @@ TEST_CASE("sqrt_softplus matches ref::sqrt_softplus on every arch", "[per_arch][
                 Guarded inpl(z, 2);  // out aliases z
                 k.sqrt_softplus(inpl.data(), inpl.data(), n);
                 CHECK(std::memcmp(inpl.data(), got.data(), sizeof(float) * n) == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("hc_post is the spec's ordered sum, bit for bit, on every arch",
+          "[per_arch][elementwise]") {
+    // Spec §3.1 (hc_post) as fp32 operations in a fixed order: s = comb[k]·R[0][i], then
+    // s += comb[j·hc + k]·R[j][i] for j = 1 .. hc−1, x = bf16(post[k]·o[i] + s), every product
+    // and sum rounded (no FMA). Exact arithmetic, so every arch must give the same bits; columns
+    // outside [c0, c1) stay untouched, and x may be R itself.
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t hc : {1, 3, 4, 16}) {
+            for (int64_t dim : {1, 17, 100, 4096}) {
+                DYNAMIC_SECTION(k.name << " hc=" << hc << " dim=" << dim) {
+                    const uint32_t     seed = static_cast<uint32_t>(hc * 131 + dim);
+                    const auto         R    = bf16_values(hc * dim, seed, -8, 4);
+                    const auto         o    = bf16_values(dim, seed + 1, -10, 3);
+                    const auto         post = test::random_floats(hc, seed + 2, -2.0f, 2.0f);
+                    const auto         comb = test::random_floats(hc * hc, seed + 3, 0.0f, 1.0f);
+                    const int64_t      c0 = dim > 8 ? 5 : 0, c1 = dim > 8 ? dim - 3 : dim;
+                    std::vector<float> want = R;  // columns outside [c0, c1) keep R's values
+                    for (int64_t i = c0; i < c1; ++i)
+                        for (int64_t kk = 0; kk < hc; ++kk) {
+                            float s = comb[kk] * R[i];
+                            for (int64_t j = 1; j < hc; ++j) {
+                                const float p = comb[j * hc + kk] * R[j * dim + i];
+                                s += p;
+                            }
+                            const float po     = post[kk] * o[i];
+                            want[kk * dim + i] = ref::round_bf16(po + s);
+                        }
+                    Guarded got(R, 1);  // out of place: starts as a copy of R
+                    k.hc_post(got.data(), o.data(), R.data(), post.data(), comb.data(), hc, dim, c0,
+                              c1);
+                    Guarded inplace(R, 2);
+                    k.hc_post(inplace.data(), o.data(), inplace.data(), post.data(), comb.data(),
+                              hc, dim, c0, c1);
+                    int64_t bad = 0, bad_inplace = 0;
+                    for (int64_t i = 0; i < hc * dim; ++i) {
+                        bad += !same_bits(got.data()[i], want[i]);
+                        bad_inplace += !same_bits(inplace.data()[i], want[i]);
+                    }
+                    CHECK(bad == 0);
+                    CHECK(bad_inplace == 0);
+                    CHECK((got.guards_intact() && inplace.guards_intact()));
+                }
             }
         }
     }

@@ -329,6 +329,35 @@ void swiglu(float * out, const float * gate, const float * up, int64_t n, float 
                        n - i);
 }
 
+// The twin's operations per column, kLanes columns at a time: all hc inputs of the columns are
+// loaded before any output is stored (x may alias R).
+template <bool Part>
+inline void elt_hc_post(float * x, const float * o, const float * R, const float * post,
+                        const float * comb, int64_t hc, int64_t dim, int64_t i, int64_t m) {
+    batch_f r[kMaxHcStreams];
+    for (int64_t j = 0; j < hc; ++j)
+        r[j] = Part ? elt_load_part(R + j * dim + i, m, 0.0f)
+                    : batch_f::load_unaligned(R + j * dim + i);
+    const batch_f ov = Part ? elt_load_part(o + i, m, 0.0f) : batch_f::load_unaligned(o + i);
+    for (int64_t k = 0; k < hc; ++k) {
+        batch_f s = batch_f(comb[k]) * r[0];
+        for (int64_t j = 1; j < hc; ++j) s = s + batch_f(comb[j * hc + k]) * r[j];
+        const batch_f v = elt_round_bf16(batch_f(post[k]) * ov + s);
+        if (Part)
+            elt_store_part(x + k * dim + i, v, m);
+        else
+            v.store_unaligned(x + k * dim + i);
+    }
+}
+
+void hc_post(float * x, const float * o, const float * R, const float * post, const float * comb,
+             int64_t hc, int64_t dim, int64_t c0, int64_t c1) {
+    int64_t i = c0;
+    for (; i + kLanes <= c1; i += kLanes)
+        elt_hc_post<false>(x, o, R, post, comb, hc, dim, i, kLanes);
+    if (i < c1) elt_hc_post<true>(x, o, R, post, comb, hc, dim, i, c1 - i);
+}
+
 // sqrt(softplus(z)), softplus(z) = z if z > 20 else log1p(exp(z)), evaluated as
 // max(z, 0) + log1p(exp(−|z|)) (the same function; exp(−|z|) in (0, 1] keeps log1p on [0, 1]).
 // Max error, measured over every fp32 z in [-104, 20] with results above 2^-60: 1.34 ulp (the

@@ -133,6 +133,10 @@ struct KernelTable {
                    float weight);
     // out[i] = sqrt(softplus(z[i])), torch threshold 20, fp32 (§3.10 gate); out may alias z.
     void (*sqrt_softplus)(float * out, const float * z, int64_t n);
+    // Per-head q normalisation in bf16 arithmetic (§3.5 step 3) of the H heads q + h·hd: sq =
+    // bf16(q²), ms = bf16(Σ sq / hd) (fp32 sum in element order), t = bf16(ms + eps), rs =
+    // bf16(1 / sqrt(t)) (fp32), q = bf16(q·rs). hd ≥ 1.
+    void (*q_norm_bf16)(float * q, int64_t H, int64_t hd, float eps);
     // The hyper-connection write-back (§3.1 hc_post) of columns [c0, c1), x and R [hc, dim]
     // (stream-major), o [dim]: x[k·dim + i] = bf16(post[k]·o[i] + s), s = comb[k]·R[i] then
     // + comb[j·hc + k]·R[j·dim + i] for j = 1 .. hc−1 in order (fp32, each product rounded, no
@@ -193,6 +197,7 @@ double sum_exp(const float * x, int64_t n, float m);
 void   swiglu(float * out, const float * gate, const float * up, int64_t n, float limit,
               float weight);
 void   sqrt_softplus(float * out, const float * z, int64_t n);
+void   q_norm_bf16(float * q, int64_t H, int64_t hd, float eps);
 void   hc_post(float * x, const float * o, const float * R, const float * post, const float * comb,
                int64_t hc, int64_t dim, int64_t c0, int64_t c1);
 void   fp8sim(float * v, int64_t n, int64_t block);

@@ -44,6 +44,18 @@ void sqrt_softplus(float * out, const float * z, int64_t n) {
     for (int64_t i = 0; i < n; ++i) out[i] = ref::sqrt_softplus(z[i]);
 }
 
+void q_norm_bf16(float * q, int64_t H, int64_t hd, float eps) {
+    for (int64_t h = 0; h < H; ++h) {
+        float * v   = q + h * hd;
+        float   sum = 0.0f;
+        for (int64_t i = 0; i < hd; ++i) sum += ref::round_bf16(v[i] * v[i]);
+        const float ms = ref::round_bf16(sum / static_cast<float>(hd));
+        const float t  = ref::round_bf16(ms + eps);
+        const float rs = ref::round_bf16(1.0f / std::sqrt(t));
+        for (int64_t i = 0; i < hd; ++i) v[i] = ref::round_bf16(v[i] * rs);
+    }
+}
+
 void hc_post(float * x, const float * o, const float * R, const float * post, const float * comb,
              int64_t hc, int64_t dim, int64_t c0, int64_t c1) {
     for (int64_t i = c0; i < c1; ++i) {

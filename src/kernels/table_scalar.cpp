@@ -227,6 +227,7 @@ extern const KernelTable kTableScalar = {
     .sum_exp       = &scalar::sum_exp,
     .swiglu        = &scalar::swiglu,
     .sqrt_softplus = &scalar::sqrt_softplus,
+    .q_norm_bf16   = &scalar::q_norm_bf16,
     .hc_post       = &scalar::hc_post,
     .fp8sim        = &scalar::fp8sim,
     .fp4sim        = &scalar::fp4sim,

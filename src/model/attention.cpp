@@ -69,19 +69,8 @@ Buffers carve(Carver & c, const ModelConfig & cfg, int64_t T, int64_t n_ctx) {
     return b;
 }
 
-// Per-head q normalisation in bf16 arithmetic (spec §3.5 step 3): sq = bf16(q²),
-// ms = bf16(mean sq) (fp32 sum), t = bf16(ms + eps), rs = bf16(rsqrt(t)) (fp32, rounded once),
-// q = bf16(q·rs).
-void q_head_rms(float * q, int64_t n, float eps) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; ++i) sum += ref::round_bf16(q[i] * q[i]);
-    const float ms = ref::round_bf16(sum / static_cast<float>(n));
-    const float t  = ref::round_bf16(ms + eps);
-    const float rs = ref::round_bf16(1.0f / std::sqrt(t));
-    for (int64_t i = 0; i < n; ++i) q[i] = ref::round_bf16(q[i] * rs);
-}
-
-// Numerics seam (Numerics::q_norm_bf16 = false): the same normalisation in fp32, one rounding.
+// Numerics seam (Numerics::q_norm_bf16 = false): the per-head q normalisation (the kernels'
+// q_norm_bf16, spec §3.5 step 3) in fp32, one rounding.
 void q_head_rms_f32(float * q, int64_t n, float eps) {
     float sum = 0.0f;
     for (int64_t i = 0; i < n; ++i) sum += q[i] * q[i];
@@ -311,12 +300,15 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
                                RowJob::lin8(b.iq, ih * ihd, a.indexer.wq_b, b.qa, T)};
         run_rows(ctx, jobs, a.has_indexer ? 2 : 1);
     }
-    const auto q_norm = ctx.num.q_norm_bf16 ? &q_head_rms : &q_head_rms_f32;
+
     threading::parallel_for(ctx.n_threads, T, 1, [&](int64_t t0, int64_t t1) {
         alignas(64) float lc[kMaxHeadDim / 2], ls[kMaxHeadDim / 2];  // this thread's RoPE table
         for (int64_t t = t0; t < t1; ++t) {
             ref::rope_cos_sin(lc, ls, b.freqs, rd / 2, start_pos + t);
-            for (int64_t h = 0; h < H; ++h) q_norm(b.q + (t * H + h) * hd, hd, eps);
+            if (ctx.num.q_norm_bf16)
+                ctx.k->q_norm_bf16(b.q + t * H * hd, H, hd, eps);
+            else
+                for (int64_t h = 0; h < H; ++h) q_head_rms_f32(b.q + (t * H + h) * hd, hd, eps);
             ctx.k->rope_heads(b.q + t * H * hd, H, hd, hd, rd, lc, ls, false);
             if (a.has_indexer) {
                 float * iq = b.iq + t * ih * ihd;

@@ -471,3 +471,40 @@ TEST_CASE("hc_post is the spec's ordered sum, bit for bit, on every arch",
         }
     }
 }
+
+TEST_CASE("q_norm_bf16 is the spec's per-head chain, bit for bit, on every arch",
+          "[per_arch][elementwise]") {
+    // Spec §3.5 step 3 per head, written out: sq = bf16(q²) summed in element order in fp32,
+    // ms = bf16(sum / hd), t = bf16(ms + eps), rs = bf16(1/sqrt(t)), q = bf16(q·rs). Every step
+    // is a correctly rounded fp32 operation, so every arch gives the same bits; head counts
+    // around the SIMD group (8 or 16 heads per gather) and head sizes with SIMD tails. A dropped
+    // or moved rounding shows in most heads; the order of the sum only where it moves ms across a
+    // bf16 rounding boundary.
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t H : {1, 7, 16, 17, 33, 64}) {
+            for (int64_t hd : {1, 20, 128, 512}) {
+                DYNAMIC_SECTION(k.name << " H=" << H << " hd=" << hd) {
+                    const float eps = 1e-6f;
+                    const auto  q = bf16_values(H * hd, static_cast<uint32_t>(H * 977 + hd), -9, 5);
+                    auto        want = q;
+                    for (int64_t h = 0; h < H; ++h) {
+                        float * v   = want.data() + h * hd;
+                        float   sum = 0.0f;
+                        for (int64_t i = 0; i < hd; ++i) sum += ref::round_bf16(v[i] * v[i]);
+                        const float ms = ref::round_bf16(sum / static_cast<float>(hd));
+                        const float t  = ref::round_bf16(ms + eps);
+                        const float rs = ref::round_bf16(1.0f / std::sqrt(t));
+                        for (int64_t i = 0; i < hd; ++i) v[i] = ref::round_bf16(v[i] * rs);
+                    }
+                    Guarded got(q, 3);
+                    k.q_norm_bf16(got.data(), H, hd, eps);
+                    int64_t bad = 0;
+                    for (int64_t i = 0; i < H * hd; ++i) bad += !same_bits(got.data()[i], want[i]);
+                    CHECK(bad == 0);
+                    CHECK(got.guards_intact());
+                }
+            }
+        }
+    }
+}

@@ -160,6 +160,63 @@ inline uint16_t attn_bf16_bits(float v) {
     return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
+// ---- per-head q normalisation
+// --------------------------------------------------------------------- kLanes heads at a time, one
+// head per lane: each lane sums its head's bf16 squares in element order (the twin's sequence; a
+// single head's sum is one dependent chain, which kept the twin at one add latency per element),
+// the elements fetched with a gather. Then the rounding chain per lane and the scaling per head,
+// contiguous. Heads past the last full group, and shapes whose offsets do not fit the gather's
+// 32-bit indices, run the twin.
+void q_norm_bf16(float * q, int64_t H, int64_t hd, float eps) {
+    int64_t h0 = 0;
+    if (hd > 0 && hd * kLanes <= (int64_t{1} << 30)) {
+        alignas(64) int32_t off[kLanes];
+        for (int l = 0; l < kLanes; ++l) off[l] = static_cast<int32_t>(l * hd);
+#if defined(__AVX512F__)
+        const __m512i idx = _mm512_load_si512(off);
+#else
+        const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i *>(off));
+#endif
+        for (; h0 + kLanes <= H; h0 += kLanes) {
+            float * base = q + h0 * hd;
+            attn_vf sum  = attn_zero();
+            for (int64_t i = 0; i < hd; ++i) {
+#if defined(__AVX512F__)
+                const attn_vf v = _mm512_i32gather_ps(idx, base + i, 4);
+#else
+                const attn_vf v = _mm256_i32gather_ps(base + i, idx, 4);
+#endif
+                sum = attn_add(sum, attn_round_bf16(attn_mul(v, v)));
+            }
+#if defined(__AVX512F__)
+            const attn_vf ms =
+                attn_round_bf16(_mm512_div_ps(sum, attn_set1(static_cast<float>(hd))));
+            const attn_vf t  = attn_round_bf16(attn_add(ms, attn_set1(eps)));
+            const attn_vf rs = attn_round_bf16(_mm512_div_ps(attn_set1(1.0f), _mm512_sqrt_ps(t)));
+#else
+            const attn_vf ms =
+                attn_round_bf16(_mm256_div_ps(sum, attn_set1(static_cast<float>(hd))));
+            const attn_vf t  = attn_round_bf16(attn_add(ms, attn_set1(eps)));
+            const attn_vf rs = attn_round_bf16(_mm256_div_ps(attn_set1(1.0f), _mm256_sqrt_ps(t)));
+#endif
+            alignas(64) float r[kLanes];
+            attn_store(r, rs);
+            for (int l = 0; l < kLanes; ++l) {
+                float *       v  = base + l * hd;
+                const attn_vf rv = attn_set1(r[l]);
+                int64_t       i  = 0;
+                for (; i + kLanes <= hd; i += kLanes)
+                    attn_store(v + i, attn_round_bf16(attn_mul(attn_load(v + i), rv)));
+                if (i < hd)
+                    elt_store_part(
+                        v + i, elt_round_bf16(elt_load_part(v + i, hd - i, 0.0f) * batch_f(r[l])),
+                        hd - i);
+            }
+        }
+    }
+    if (h0 < H) scalar::q_norm_bf16(q + h0 * hd, H - h0, hd, eps);
+}
+
 // ---- lightning indexer -------------------------------------------------------------------------
 // A small GEMM per tile of kIdxVecs·kLanes blocks: the tile's keys are transposed once into
 // pairs-by-block order (kt[v][p][lane] = the bf16 pair p of block v·kLanes + lane, one dword), so

@@ -124,6 +124,7 @@ extern const KernelTable DSV4_TABLE_VAR = {
     .sum_exp       = &DSV4_ARCH_NS::sum_exp,
     .swiglu        = &DSV4_ARCH_NS::swiglu,
     .sqrt_softplus = &DSV4_ARCH_NS::sqrt_softplus,
+    .q_norm_bf16   = &DSV4_ARCH_NS::q_norm_bf16,
     .hc_post       = &DSV4_ARCH_NS::hc_post,
     .fp8sim        = &DSV4_ARCH_NS::fp8sim,
     .fp4sim        = &DSV4_ARCH_NS::fp4sim,

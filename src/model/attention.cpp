@@ -300,7 +300,6 @@ void attention_forward(const Ctx & ctx, const BlockWeights & bw, LayerKv & kv, c
                                RowJob::lin8(b.iq, ih * ihd, a.indexer.wq_b, b.qa, T)};
         run_rows(ctx, jobs, a.has_indexer ? 2 : 1);
     }
-
     threading::parallel_for(ctx.n_threads, T, 1, [&](int64_t t0, int64_t t1) {
         alignas(64) float lc[kMaxHeadDim / 2], ls[kMaxHeadDim / 2];  // this thread's RoPE table
         for (int64_t t = t0; t < t1; ++t) {

@@ -135,6 +135,8 @@ void hc_pre(const Ctx & ctx, const HcWeights & w, const float * X, int64_t T, fl
         });
 }
 
+static_assert(kMaxHcMult <= kernels::kMaxHcStreams, "the hc_post kernel takes every config");
+
 void hc_post(const Ctx & ctx, const float * o, const float * R, const HcSplit * split, int64_t T,
              float * Xnew) {
     const ModelConfig & cfg = *ctx.cfg;

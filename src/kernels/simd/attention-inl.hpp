@@ -160,13 +160,12 @@ inline uint16_t attn_bf16_bits(float v) {
     return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
-// ---- per-head q normalisation
-// --------------------------------------------------------------------- kLanes heads at a time, one
-// head per lane: each lane sums its head's bf16 squares in element order (the twin's sequence; a
-// single head's sum is one dependent chain, which kept the twin at one add latency per element),
-// the elements fetched with a gather. Then the rounding chain per lane and the scaling per head,
-// contiguous. Heads past the last full group, and shapes whose offsets do not fit the gather's
-// 32-bit indices, run the twin.
+// ---- per-head q normalisation -------------------------------------------------------------
+// kLanes heads at a time, one head per lane: each lane sums its head's bf16 squares in element
+// order (the twin's sequence; a single head's sum is one dependent chain, which kept the twin
+// at one add latency per element), the elements fetched with a gather. Then the rounding chain
+// per lane and the scaling per head, contiguous. Heads past the last full group, and shapes
+// whose offsets do not fit the gather's 32-bit indices, run the twin.
 void q_norm_bf16(float * q, int64_t H, int64_t hd, float eps) {
     int64_t h0 = 0;
     if (hd > 0 && hd * kLanes <= (int64_t{1} << 30)) {
@@ -574,12 +573,11 @@ inline void attn_softmax(const AttnHead & h, int nv) {
 // test "sparse_attn adds the probability-weighted rows one by one, in row order" fails on a CPU
 // that does otherwise): with row k in the high and row k + 1 in the low word of every dword, and
 // P[k], P[k + 1] likewise, one instruction is the twin's two additions of exact products, in its
-// order. The
-// two rows are interleaved with VPUNPCK{L,H}WD, which work within 128-bit lanes, so the
-// accumulator of a 32-dim block [d, d + 32) is kept permuted (kPvOrder): its first 16 floats hold
-// dims d + 8L + 0..3 of each lane L, the second 16 dims d + 8L + 4..7. attn_pv_unpermute puts
-// them back in order once, at the output. Differences from the twin: bf16 subnormal P or row
-// values are read as zero and fp32 subnormal sums flushed (as the q·row dots on this path).
+// order. The two rows are interleaved with VPUNPCK{L,H}WD, which work within 128-bit lanes, so
+// the accumulator of a 32-dim block [d, d + 32) is kept permuted: its first 16 floats hold dims
+// d + 8L + 0..3 of each lane L, the second 16 dims d + 8L + 4..7. attn_pv_unpermute puts them
+// back in order once, at the output. Differences from the twin: bf16 subnormal P or row values
+// are read as zero and fp32 subnormal sums flushed (as the q·row dots on this path).
 inline __m512 attn_pv_unpermute(__m512 lo, __m512 hi, int half) {
     // Output float j of half h: 128-bit lane m = 4h + j/4 of the block is lane m/2 of lo (m even)
     // or of hi (m odd).
@@ -728,7 +726,7 @@ void sparse_attn(float * out, const float * q, int64_t ld, const float * sinks,
         const attn_vf  dv    = attn_set1(denom);
         float *        o     = out + h * ld;
 #if DSV4_ATTN_DPBF16
-        for (int64_t d = 0; d < hd; d += 32) {  // acc in kPvOrder (attn_pv)
+        for (int64_t d = 0; d < hd; d += 32) {  // acc lane-permuted (attn_pv)
             const __m512 lo = _mm512_load_ps(hh.acc + d), hi = _mm512_load_ps(hh.acc + d + 16);
             for (int h2 = 0; h2 < 2; ++h2) {
                 const attn_vf y = _mm512_div_ps(attn_pv_unpermute(lo, hi, h2), dv);

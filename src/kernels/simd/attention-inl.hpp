@@ -127,6 +127,20 @@ inline attn_vf attn_add(attn_vf a, attn_vf b) {
     return _mm256_add_ps(a, b);
 #endif
 }
+inline attn_vf attn_div(attn_vf a, attn_vf b) {
+#if defined(__AVX512F__)
+    return _mm512_div_ps(a, b);
+#else
+    return _mm256_div_ps(a, b);
+#endif
+}
+inline attn_vf attn_sqrt(attn_vf a) {
+#if defined(__AVX512F__)
+    return _mm512_sqrt_ps(a);
+#else
+    return _mm256_sqrt_ps(a);
+#endif
+}
 // std::max(x, 0.0f) exactly: (x < 0) ? 0 : x, so −0 and NaN pass through. MAXPS returns its
 // second operand when the operands compare unordered or are both zero.
 inline attn_vf attn_relu(attn_vf x) {
@@ -187,17 +201,9 @@ void q_norm_bf16(float * q, int64_t H, int64_t hd, float eps) {
 #endif
                 sum = attn_add(sum, attn_round_bf16(attn_mul(v, v)));
             }
-#if defined(__AVX512F__)
-            const attn_vf ms =
-                attn_round_bf16(_mm512_div_ps(sum, attn_set1(static_cast<float>(hd))));
+            const attn_vf ms = attn_round_bf16(attn_div(sum, attn_set1(static_cast<float>(hd))));
             const attn_vf t  = attn_round_bf16(attn_add(ms, attn_set1(eps)));
-            const attn_vf rs = attn_round_bf16(_mm512_div_ps(attn_set1(1.0f), _mm512_sqrt_ps(t)));
-#else
-            const attn_vf ms =
-                attn_round_bf16(_mm256_div_ps(sum, attn_set1(static_cast<float>(hd))));
-            const attn_vf t  = attn_round_bf16(attn_add(ms, attn_set1(eps)));
-            const attn_vf rs = attn_round_bf16(_mm256_div_ps(attn_set1(1.0f), _mm256_sqrt_ps(t)));
-#endif
+            const attn_vf rs = attn_round_bf16(attn_div(attn_set1(1.0f), attn_sqrt(t)));
             alignas(64) float r[kLanes];
             attn_store(r, rs);
             for (int l = 0; l < kLanes; ++l) {
@@ -330,8 +336,8 @@ inline void idx_heads(attn_vf (&sum)[kIdxVecs], const IdxKeys & k, const void * 
             klo[v] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(x), 16));
             khi[v] = _mm512_and_ps(x, hi);
 #else
-            klo[v]          = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(x), 16));
-            khi[v]          = _mm256_and_ps(x, hi);
+            klo[v] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(x), 16));
+            khi[v] = _mm256_and_ps(x, hi);
 #endif
         }
         for (int g = 0; g < HG; ++g) {
@@ -729,17 +735,13 @@ void sparse_attn(float * out, const float * q, int64_t ld, const float * sinks,
         for (int64_t d = 0; d < hd; d += 32) {  // acc lane-permuted (attn_pv)
             const __m512 lo = _mm512_load_ps(hh.acc + d), hi = _mm512_load_ps(hh.acc + d + 16);
             for (int h2 = 0; h2 < 2; ++h2) {
-                const attn_vf y = _mm512_div_ps(attn_pv_unpermute(lo, hi, h2), dv);
+                const attn_vf y = attn_div(attn_pv_unpermute(lo, hi, h2), dv);
                 attn_store(o + d + 16 * h2, rule.round_out ? attn_round_bf16(y) : y);
             }
         }
 #else
         for (int64_t d = 0; d < hd; d += kLanes) {
-#if defined(__AVX512F__)
-            const attn_vf y = _mm512_div_ps(attn_load(hh.acc + d), dv);
-#else
-            const attn_vf y = _mm256_div_ps(attn_load(hh.acc + d), dv);
-#endif
+            const attn_vf y = attn_div(attn_load(hh.acc + d), dv);
             attn_store(o + d, rule.round_out ? attn_round_bf16(y) : y);
         }
 #endif

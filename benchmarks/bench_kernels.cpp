@@ -33,6 +33,8 @@
 #include "dsv4/system.hpp"
 #include "kernels/kernel_table.hpp"
 #include "model/linear.hpp"
+#include "model/make_model.hpp"
+#include "model/moe.hpp"
 #include "read_probe.hpp"
 #include "threading/parallel.hpp"
 
@@ -167,6 +169,33 @@ struct WeightSet {
     std::vector<Operand> ops;  // one per copy
 };
 
+// Read bandwidth for a DRAM-streaming benchmark: the best probe rate just before it, and the
+// paired probe — passes of the best reader between stretches of kPairEvery seconds of products,
+// timing paused, so that both rates average the same minutes of this VM's drifting bandwidth.
+struct Bandwidth {
+    explicit Bandwidth(int t) : threads(t), best(measure_read_bw(t, &reader)), last(now_s()) {}
+    void tick(benchmark::State & state) {
+        if (now_s() - last <= kPairEvery) return;
+        state.PauseTiming();
+        dsv4::bench::paired_pass(threads, probe_buf(), reader, &pbytes, &psecs);
+        state.ResumeTiming();
+        last = now_s();
+    }
+    // Counters for `bytes` of weights read per iteration.
+    void report(benchmark::State & state, double bytes) {
+        if (psecs == 0) dsv4::bench::paired_pass(threads, probe_buf(), reader, &pbytes, &psecs);
+        const auto rate = benchmark::Counter::kIsIterationInvariantRate;
+        state.counters["GBps"]         = benchmark::Counter(bytes / 1e9, rate);
+        state.counters["read_bw_GBps"] = best;
+        state.counters["pct_bw"]       = benchmark::Counter(100.0 * bytes / 1e9 / best, rate);
+        const double paired                   = pbytes / psecs / 1e9;
+        state.counters["read_bw_paired_GBps"] = paired;
+        state.counters["pct_bw_paired"] = benchmark::Counter(100.0 * bytes / 1e9 / paired, rate);
+    }
+    int    threads, reader = 0;
+    double best, pbytes = 0, psecs = 0, last;
+};
+
 void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
     WeightSet                       ws(s, hot ? 0 : int64_t(512) << 20);
     const int64_t                   K   = s.K;
@@ -177,13 +206,9 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
     std::mt19937                    rng(1);
     std::normal_distribution<float> g;
     for (float & v : x) v = g(rng);  // bf16 values are not required for timing
-    int          reader = 0;
-    const double bw     = hot ? g_bw[threads] : measure_read_bw(threads, &reader);
-    int64_t      copy   = 0;
-    // Paired probe (not for the L2-resident runs): passes of the best reader between stretches
-    // of kPairEvery seconds of products, timing paused, so that both rates average the same
-    // minutes of this VM's drifting bandwidth.
-    double pbytes = 0, psecs = 0, last = now_s();
+    int64_t copy = 0;
+    // The L2-resident runs (hot) are compared with the start-up probe; no paired passes.
+    std::unique_ptr<Bandwidth> bw = hot ? nullptr : std::make_unique<Bandwidth>(threads);
     // The forward pass's own wrappers (model/linear.hpp): activation rows prepared as the model
     // does, the output rows handed out in chunks from a shared counter.
     const dsv4::model::Ctx ctx{nullptr, g_k, threads};
@@ -214,27 +239,144 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
                 break;
         }
         benchmark::DoNotOptimize(y.data());
-        if (!hot && now_s() - last > kPairEvery) {
-            state.PauseTiming();
-            dsv4::bench::paired_pass(threads, probe_buf(), reader, &pbytes, &psecs);
-            state.ResumeTiming();
-            last = now_s();
-        }
+        if (bw) bw->tick(state);
     }
-    if (!hot && psecs == 0) dsv4::bench::paired_pass(threads, probe_buf(), reader, &pbytes, &psecs);
     const double bytes = static_cast<double>(weight_bytes(s));
     state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
-    state.counters["GBps"] =
-        benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["read_bw_GBps"] = bw;
-    state.counters["pct_bw"] =
-        benchmark::Counter(100.0 * bytes / 1e9 / bw, benchmark::Counter::kIsIterationInvariantRate);
-    if (!hot) {
-        const double pbw                      = pbytes / psecs / 1e9;
-        state.counters["read_bw_paired_GBps"] = pbw;
-        state.counters["pct_bw_paired"]       = benchmark::Counter(
-                  100.0 * bytes / 1e9 / pbw, benchmark::Counter::kIsIterationInvariantRate);
+    if (bw) {
+        bw->report(state, bytes);
+    } else {
+        const auto rate                = benchmark::Counter::kIsIterationInvariantRate;
+        state.counters["GBps"]         = benchmark::Counter(bytes / 1e9, rate);
+        state.counters["read_bw_GBps"] = g_bw[threads];
+        state.counters["pct_bw"] = benchmark::Counter(100.0 * bytes / 1e9 / g_bw[threads], rate);
     }
+}
+
+// wq_a and wkv as the decode runs them: both take the same prepared row, so attention.cpp puts
+// them in one parallel region (model::run_rows) — 6 MB per call rather than 4 MB and 2 MB each
+// with its own fork and join.
+void bm_gemv_fused(benchmark::State & state, Shape a, Shape b, int threads) {
+    WeightSet                       wa(a, int64_t(256) << 20), wb(b, int64_t(256) << 20);
+    const int64_t                   K = a.K;
+    Buf                             qa(static_cast<size_t>(dsv4::kernels::qact_row_bytes(K)));
+    std::vector<float>              x(static_cast<size_t>(K)), ya(a.N), yb(b.N);
+    std::mt19937                    rng(1);
+    std::normal_distribution<float> g;
+    for (float & v : x) v = g(rng);
+    const dsv4::model::Ctx ctx{nullptr, g_k, threads};
+    Bandwidth              bw(threads);
+    int64_t                ca = 0, cb = 0;
+    for (auto _ : state) {
+        const Operand & oa = wa.ops[static_cast<size_t>(ca)];
+        const Operand & ob = wb.ops[static_cast<size_t>(cb)];
+        ca = (ca + 1) % wa.copies, cb = (cb + 1) % wb.copies;
+        const dsv4::kernels::Fp8Mat ma{oa.w, oa.scale, a.N, K}, mb{ob.w, ob.scale, b.N, K};
+        dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
+        const dsv4::model::RowJob jobs[] = {dsv4::model::RowJob::lin8(ya.data(), a.N, ma, qa.p, 1),
+                                            dsv4::model::RowJob::lin8(yb.data(), b.N, mb, qa.p, 1)};
+        dsv4::model::run_rows(ctx, jobs, 2);
+        benchmark::DoNotOptimize(ya.data());
+        benchmark::DoNotOptimize(yb.data());
+        bw.tick(state);
+    }
+    const double bytes = static_cast<double>(weight_bytes(a) + weight_bytes(b));
+    state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
+    bw.report(state, bytes);
+}
+
+// bf16 bit patterns of small normal values (exactly representable products; no NaN/Inf).
+void fill_bf16(uint16_t * p, int64_t n, uint32_t seed) {
+    std::mt19937                    rng(seed);
+    std::normal_distribution<float> g(0.0f, 0.5f);
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = g(rng);
+        uint32_t    u;
+        std::memcpy(&u, &v, 4);
+        p[i] = static_cast<uint16_t>(u >> 16);
+    }
+}
+float bf16_value(uint16_t b) {
+    const uint32_t u = static_cast<uint32_t>(b) << 16;
+    float          f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// ---- MoE decode step (the batched FP4 form) ----------------------------------------------------
+
+// One decode token through the forward pass's own MoE (model::moe_forward) on V4-Flash expert
+// shapes (flash-mini's config: dim 4096, moe_inter 2048, 32 routed experts, top 6, one shared
+// FP8 expert): the gate, the routing, then the w1/w3 products of the 6 routed FP4 experts and
+// the shared expert in one parallel region, the w2 products in another. This is how the decode
+// streams its FP4 weights — the single 4 MB `gemv/expert_*` products above run alone, each with
+// its own fork and join. The input cycles through 64 rows, so the routing (and with it the
+// experts read) changes from call to call; the 32 experts (403 MB) and the shared expert come
+// from DRAM. GBps counts the bytes each call reads: the gate, the k routed experts it selected
+// (distinct: top-k) and the shared expert.
+void bm_moe_decode(benchmark::State & state, int threads) {
+    auto cfgr = dsv4::model::preset_config("flash-mini");
+    if (!cfgr.ok()) {
+        state.SkipWithError(cfgr.status().to_string().c_str());
+        return;
+    }
+    const dsv4::model::ModelConfig cfg = *cfgr;
+    const int64_t D = cfg.dim, I = cfg.moe_inter_dim, E = cfg.n_routed_experts;
+    const int64_t k = cfg.n_activated_experts;
+    const int64_t fp4_bytes = I * D / 2 + I * (D / 32);  // one w1, w3 or w2 with its scales
+    const int64_t fp8_w = I * D, fp8_s = ((I + 127) / 128) * ((D + 127) / 128);
+    const int64_t gate_bytes = E * D * 2;
+    const int64_t stride4 = (fp4_bytes + 63) / 64 * 64, stride8 = (fp8_w + fp8_s + 63) / 64 * 64;
+    Buf           experts(static_cast<size_t>(3 * E * stride4));
+    Buf           shared(static_cast<size_t>(3 * stride8));
+    std::vector<uint16_t> gate(static_cast<size_t>(E * D));
+    fill_bf16(gate.data(), E * D, 7);
+    std::vector<float> bias(static_cast<size_t>(E), 0.0f);
+
+    dsv4::model::BlockWeights b;
+    b.desc.hash          = false;
+    dsv4::model::MoeWeights & w = b.ffn;
+    w.gate               = {gate.data(), E, D};
+    w.gate_bias          = bias.data();
+    const auto fp4       = [&](int64_t i, int64_t N, int64_t K) {
+        uint8_t * p = experts.p + i * stride4;
+        std::memset(p + N * K / 2, 120, static_cast<size_t>(N * (K / 32)));  // scales 2^-7
+        return dsv4::kernels::Fp4Mat{p, p + N * K / 2, N, K};
+    };
+    const auto fp8 = [&](int64_t i, int64_t N, int64_t K) {
+        uint8_t * p = shared.p + i * stride8;
+        std::memset(p + N * K, 120, static_cast<size_t>(fp8_s));
+        return dsv4::kernels::Fp8Mat{p, p + N * K, N, K};
+    };
+    w.experts.resize(static_cast<size_t>(E));
+    for (int64_t e = 0; e < E; ++e)
+        w.experts[static_cast<size_t>(e)] = {fp4(3 * e, I, D), fp4(3 * e + 1, I, D),
+                                             fp4(3 * e + 2, D, I)};
+    w.shared_w1 = fp8(0, I, D);
+    w.shared_w3 = fp8(1, I, D);
+    w.shared_w2 = fp8(2, D, I);
+
+    constexpr int         kInputs = 64;
+    std::vector<uint16_t> xb(static_cast<size_t>(kInputs * D));
+    fill_bf16(xb.data(), kInputs * D, 8);
+    std::vector<float> x(xb.size()), out(static_cast<size_t>(D));
+    for (size_t i = 0; i < xb.size(); ++i) x[i] = bf16_value(xb[i]);
+    Buf                  scratch(static_cast<size_t>(dsv4::model::moe_scratch_bytes(cfg, 1)));
+    const dsv4::model::Ctx ctx{&cfg, g_k, threads};
+
+    Bandwidth bw(threads);
+    int64_t   input = 0;
+    for (auto _ : state) {
+        dsv4::model::moe_forward(ctx, b, x.data() + input * D, nullptr, 1, out.data(),
+                                 scratch.p);
+        input = (input + 1) % kInputs;
+        benchmark::DoNotOptimize(out.data());
+        bw.tick(state);
+    }
+    const int64_t bytes = gate_bytes + 3 * (fp8_w + fp8_s) + 3 * k * fp4_bytes;
+    state.SetBytesProcessed(bytes * state.iterations());
+    state.counters["fp4_share_pct"] = 100.0 * static_cast<double>(3 * k * fp4_bytes) / bytes;
+    bw.report(state, static_cast<double>(bytes));
 }
 
 // ---- GEMM (prefill) --------------------------------------------------------------------------
@@ -282,24 +424,6 @@ void bm_gemm(benchmark::State & state, Shape s, int threads, int64_t T) {
 }
 
 // ---- attention math (indexer scores, sparse attention) ---------------------------------------
-
-// bf16 bit patterns of small normal values (exactly representable products; no NaN/Inf).
-void fill_bf16(uint16_t * p, int64_t n, uint32_t seed) {
-    std::mt19937                    rng(seed);
-    std::normal_distribution<float> g(0.0f, 0.5f);
-    for (int64_t i = 0; i < n; ++i) {
-        const float v = g(rng);
-        uint32_t    u;
-        std::memcpy(&u, &v, 4);
-        p[i] = static_cast<uint16_t>(u >> 16);
-    }
-}
-float bf16_value(uint16_t b) {
-    const uint32_t u = static_cast<uint32_t>(b) << 16;
-    float          f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
 
 // Lightning-indexer scores of one decode step over `blocks` compressed blocks (V4-Flash: 64
 // heads × 128), parallel over blocks as in the forward pass. Unless `hot`, the keys cycle through
@@ -405,6 +529,16 @@ int main(int argc, char ** argv) {
                 s, t, false)
                 ->UseRealTime()
                 ->Unit(benchmark::kMicrosecond);
+    for (int t = 1; t <= 2; ++t)
+        benchmark::RegisterBenchmark(("gemv/wq_a+wkv/threads:" + std::to_string(t)).c_str(),
+                                     bm_gemv_fused, kFlash[0], kFlash[2], t)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+    for (int t = 1; t <= 2; ++t)
+        benchmark::RegisterBenchmark(("moe/decode/experts:6/threads:" + std::to_string(t)).c_str(),
+                                     bm_moe_decode, t)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
     // Compute ceilings: one small weight set that stays in L2, so the kernel's own instruction
     // throughput is measured without DRAM (what a decode GEMV could reach with a perfect bus).
     for (const Shape & s : {Shape{"fp8_256x4096", WKind::fp8, 256, 4096, 1},

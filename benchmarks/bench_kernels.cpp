@@ -16,7 +16,7 @@
 // lin8_grouped as attention.cpp runs it; each hands ~2 MB chunks of rows to
 // whichever thread is free), so the threading measured is the library's.
 //
-// Usage: dsv4-bench-kernels [--arch=NAME] [--misalign=N] [google-benchmark flags, e.g.
+// Usage: dsv4-bench-kernels [--arch=NAME] [--misalign=N] [--no-team] [google-benchmark flags, e.g.
 //        --benchmark_format=json --benchmark_filter=gemv]
 #include <benchmark/benchmark.h>
 
@@ -69,7 +69,10 @@ double g_bw[3] = {0, 0, 0};  // GB/s streaming read, index = threads
 // --misalign=N: every weight matrix starts N bytes past a 64-byte boundary, as the tensors of a
 // mapped checkpoint do (safetensors data offsets are not aligned; read mode aligns them).
 int64_t g_misalign = 0;
-double  g_peak[3]  = {0, 0, 0};  // GFLOP/s fp32 FMA peak with the selected table
+// --no-team: run each DRAM benchmark's products without threading::with_team around the loop,
+// so each product forks and joins its own OpenMP region (the forward pass before the team).
+bool   g_team    = true;
+double g_peak[3] = {0, 0, 0};  // GFLOP/s fp32 FMA peak with the selected table
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -235,43 +238,47 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
     // The forward pass's own wrappers (model/linear.hpp): activation rows prepared as the model
     // does, the output rows handed out in chunks from a shared counter.
     const dsv4::model::Ctx ctx{nullptr, g_k, threads};
-    for (auto _ : state) {
-        const Operand & op = ws.ops[static_cast<size_t>(copy)];
-        copy               = (copy + 1) % ws.copies;
-        switch (s.kind) {
-            case WKind::fp8:
-                dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
-                dsv4::model::lin8_all(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p, 1);
-                break;
-            case WKind::fp8_plain:  // wo_a, as attention.cpp runs it
-                dsv4::threading::parallel_for(threads, s.groups, 1, [&](int64_t g0, int64_t g1) {
-                    for (int64_t gi = g0; gi < g1; ++gi)
-                        g_k->act_plain(qa.p + gi * row, x.data() + gi * K, K, K, 0, 1);
-                });
-                dsv4::model::lin8_grouped(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p, s.groups,
-                                          1);
-                break;
-            case WKind::fp4:
-                dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
-                dsv4::model::lin4_all(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p, 1);
-                break;
-            case WKind::bf16:
-                dsv4::model::gemm_bf16_all(ctx, y.data(), n,
-                                           reinterpret_cast<const uint16_t *>(op.w), n, K, x.data(),
-                                           K, 1);
-                break;
+    // Inside one team, as the forward pass runs its products (--no-team: a region each).
+    dsv4::threading::with_team(g_team ? threads : 1, [&] {
+        for (auto _ : state) {
+            const Operand & op = ws.ops[static_cast<size_t>(copy)];
+            copy               = (copy + 1) % ws.copies;
+            switch (s.kind) {
+                case WKind::fp8:
+                    dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
+                    dsv4::model::lin8_all(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p, 1);
+                    break;
+                case WKind::fp8_plain:  // wo_a, as attention.cpp runs it
+                    dsv4::threading::parallel_for(
+                        threads, s.groups, 1, [&](int64_t g0, int64_t g1) {
+                            for (int64_t gi = g0; gi < g1; ++gi)
+                                g_k->act_plain(qa.p + gi * row, x.data() + gi * K, K, K, 0, 1);
+                        });
+                    dsv4::model::lin8_grouped(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p,
+                                              s.groups, 1);
+                    break;
+                case WKind::fp4:
+                    dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
+                    dsv4::model::lin4_all(ctx, y.data(), n, {op.w, op.scale, n, K}, qa.p, 1);
+                    break;
+                case WKind::bf16:
+                    dsv4::model::gemm_bf16_all(ctx, y.data(), n,
+                                               reinterpret_cast<const uint16_t *>(op.w), n, K,
+                                               x.data(), K, 1);
+                    break;
+            }
+            benchmark::DoNotOptimize(y.data());
+            if (bw) {
+                // After each product, untimed, the plain read of the next copy (another matrix
+                // from DRAM): the per-call ceiling of the same minutes.
+                state.PauseTiming();
+                csecs += plain_read_call(threads, ws.ops[static_cast<size_t>(copy)].w, s);
+                ++calls;
+                state.ResumeTiming();
+                bw->tick(state);
+            }
         }
-        benchmark::DoNotOptimize(y.data());
-        if (bw) {
-            // After each product, untimed, the plain read of the next copy (another matrix
-            // from DRAM): the per-call ceiling of the same minutes.
-            state.PauseTiming();
-            csecs += plain_read_call(threads, ws.ops[static_cast<size_t>(copy)].w, s);
-            ++calls;
-            state.ResumeTiming();
-            bw->tick(state);
-        }
-    }
+    });
     const double bytes = static_cast<double>(weight_bytes(s));
     state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
     if (bw) {
@@ -302,19 +309,23 @@ void bm_gemv_fused(benchmark::State & state, Shape a, Shape b, int threads) {
     const dsv4::model::Ctx ctx{nullptr, g_k, threads};
     Bandwidth              bw(threads);
     int64_t                ca = 0, cb = 0;
-    for (auto _ : state) {
-        const Operand & oa = wa.ops[static_cast<size_t>(ca)];
-        const Operand & ob = wb.ops[static_cast<size_t>(cb)];
-        ca = (ca + 1) % wa.copies, cb = (cb + 1) % wb.copies;
-        const dsv4::kernels::Fp8Mat ma{oa.w, oa.scale, a.N, K}, mb{ob.w, ob.scale, b.N, K};
-        dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
-        const dsv4::model::RowJob jobs[] = {dsv4::model::RowJob::lin8(ya.data(), a.N, ma, qa.p, 1),
-                                            dsv4::model::RowJob::lin8(yb.data(), b.N, mb, qa.p, 1)};
-        dsv4::model::run_rows(ctx, jobs, 2);
-        benchmark::DoNotOptimize(ya.data());
-        benchmark::DoNotOptimize(yb.data());
-        bw.tick(state);
-    }
+    // Inside one team, as the forward pass runs its products (--no-team: a region each).
+    dsv4::threading::with_team(g_team ? threads : 1, [&] {
+        for (auto _ : state) {
+            const Operand & oa = wa.ops[static_cast<size_t>(ca)];
+            const Operand & ob = wb.ops[static_cast<size_t>(cb)];
+            ca = (ca + 1) % wa.copies, cb = (cb + 1) % wb.copies;
+            const dsv4::kernels::Fp8Mat ma{oa.w, oa.scale, a.N, K}, mb{ob.w, ob.scale, b.N, K};
+            dsv4::model::prep_quant(ctx, qa.p, x.data(), K, K, 1);
+            const dsv4::model::RowJob jobs[] = {
+                dsv4::model::RowJob::lin8(ya.data(), a.N, ma, qa.p, 1),
+                dsv4::model::RowJob::lin8(yb.data(), b.N, mb, qa.p, 1)};
+            dsv4::model::run_rows(ctx, jobs, 2);
+            benchmark::DoNotOptimize(ya.data());
+            benchmark::DoNotOptimize(yb.data());
+            bw.tick(state);
+        }
+    });
     const double bytes = static_cast<double>(weight_bytes(a) + weight_bytes(b));
     state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
     bw.report(state, bytes);
@@ -401,12 +412,16 @@ void bm_moe_decode(benchmark::State & state, int threads) {
 
     Bandwidth bw(threads);
     int64_t   input = 0;
-    for (auto _ : state) {
-        dsv4::model::moe_forward(ctx, b, x.data() + input * D, nullptr, 1, out.data(), scratch.p);
-        input = (input + 1) % kInputs;
-        benchmark::DoNotOptimize(out.data());
-        bw.tick(state);
-    }
+    // Inside one team, as the forward pass runs its products (--no-team: a region each).
+    dsv4::threading::with_team(g_team ? threads : 1, [&] {
+        for (auto _ : state) {
+            dsv4::model::moe_forward(ctx, b, x.data() + input * D, nullptr, 1, out.data(),
+                                     scratch.p);
+            input = (input + 1) % kInputs;
+            benchmark::DoNotOptimize(out.data());
+            bw.tick(state);
+        }
+    });
     const int64_t bytes = gate_bytes + 3 * (fp8_w + fp8_s) + 3 * k * fp4_bytes;
     state.SetBytesProcessed(bytes * state.iterations());
     state.counters["fp4_share_pct"] = 100.0 * static_cast<double>(3 * k * fp4_bytes) / bytes;
@@ -526,6 +541,10 @@ int main(int argc, char ** argv) {
             want = *a;
             for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
             --argc, --i;
+        } else if (std::strcmp(argv[i], "--no-team") == 0) {
+            g_team = false;
+            for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+            --argc, --i;
         } else if (std::strncmp(argv[i], "--misalign=", 11) == 0) {
             char *     end = nullptr;
             const long v   = std::strtol(argv[i] + 11, &end, 10);
@@ -550,6 +569,7 @@ int main(int argc, char ** argv) {
     }
     benchmark::AddCustomContext("kernels", g_k->name);
     benchmark::AddCustomContext("weights_misaligned_by", std::to_string(g_misalign));
+    benchmark::AddCustomContext("products_in_one_team", g_team ? "yes" : "no");
     for (int t = 1; t <= 2; ++t) {
         benchmark::AddCustomContext("read_bw_GBps_" + std::to_string(t) + "t",
                                     std::to_string(g_bw[t]));

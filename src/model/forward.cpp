@@ -11,6 +11,7 @@
 #include "model/linear.hpp"
 #include "model/moe.hpp"
 #include "model/scratch.hpp"
+#include "threading/parallel.hpp"
 
 namespace dsv4::model {
 namespace {
@@ -120,8 +121,21 @@ Status Engine::forward(KvState & kv, Workspace & ws, const int32_t * tokens, int
                                                       " at index " + std::to_string(t) +
                                                       " is outside the vocabulary of " +
                                                       std::to_string(cfg.vocab_size));
-    const Ctx     c   = ctx(probe);
-    const int64_t dim = cfg.dim, hc = cfg.hc_mult, hcd = cfg.hc_dim();
+    const Ctx c = ctx(probe);
+    Status    status;
+    // One OpenMP region for the whole call: its products are handed to the same threads
+    // (threading::with_team) instead of each forking and joining its own.
+    threading::with_team(c.n_threads, [&] {
+        status = forward_chunks(c, kv, ws, tokens, T, start_pos, logits, h_final, probe);
+    });
+    return status;
+}
+
+Status Engine::forward_chunks(const Ctx & c, KvState & kv, Workspace & ws, const int32_t * tokens,
+                              int64_t T, int64_t start_pos, float * logits, float * h_final,
+                              ForwardProbe * probe) const {
+    const ModelConfig & cfg = *cfg_;
+    const int64_t       dim = cfg.dim, hc = cfg.hc_mult, hcd = cfg.hc_dim();
     for (int64_t c0 = 0; c0 < T; c0 += ws.max_tokens()) {
         const int64_t n   = std::min(ws.max_tokens(), T - c0);
         const int64_t pos = start_pos + c0;
@@ -161,7 +175,14 @@ Status Engine::mtp(KvState & kv, Workspace & ws, const float * h, const int32_t 
     for (int64_t t = 0; t < T; ++t)
         if (ids[t] < 0 || ids[t] >= cfg.vocab_size)
             return Status(Errc::invalid_argument, "mtp: token id out of range");
-    const Ctx            c   = ctx(probe);
+    const Ctx c = ctx(probe);
+    threading::with_team(c.n_threads, [&] { mtp_body(c, kv, ws, h, ids, T, start_pos, logits); });
+    return Status();
+}
+
+void Engine::mtp_body(const Ctx & c, KvState & kv, Workspace & ws, const float * h,
+                      const int32_t * ids, int64_t T, int64_t start_pos, float * logits) const {
+    const ModelConfig &  cfg = *cfg_;
     const int64_t        dim = cfg.dim, hc = cfg.hc_mult, hcd = cfg.hc_dim();
     const float          eps = static_cast<float>(cfg.norm_eps);
     const int            id  = cfg.n_layers;
@@ -187,7 +208,6 @@ Status Engine::mtp(KvState & kv, Workspace & ws, const float * h, const int32_t 
                     ref::round_bf16(w.e[t * dim + i] + w.xh[(t * hc + s) * dim + i]);
     block(c, b, kv.layer(id), w.X, ids, T, start_pos, ws.data());
     if (logits) head(c, b.hc_head, b.norm, w.X + (T - 1) * hcd, logits, w.y, w.hc);
-    return Status();
 }
 
 }  // namespace dsv4::model

@@ -62,6 +62,12 @@ class Engine {
                int64_t T, int64_t start_pos, uint8_t * scratch) const;
     void head(const Ctx & c, const HcWeights & hc, const float * norm, const float * X_last,
               float * logits, float * y, float * hc_scratch) const;
+    // The bodies of forward() and mtp() after their checks, run inside a threading::with_team.
+    Status forward_chunks(const Ctx & c, KvState & kv, Workspace & ws, const int32_t * tokens,
+                          int64_t T, int64_t start_pos, float * logits, float * h_final,
+                          ForwardProbe * probe) const;
+    void mtp_body(const Ctx & c, KvState & kv, Workspace & ws, const float * h, const int32_t * ids,
+                  int64_t T, int64_t start_pos, float * logits) const;
 
     const ModelConfig *          cfg_;
     const ModelWeights *         w_;

@@ -22,21 +22,71 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <type_traits>
 
 #if defined(DSV4_HAVE_OPENMP)
 #include <omp.h>
-#else
-#include "threading/pool.hpp"
 #endif
+#include "threading/pool.hpp"
 
 namespace dsv4::threading {
 
-// True when called from inside a dsv4 (or any OpenMP) parallel region.
+// The OpenMP team a thread owns while it runs the body of with_team (below), else null.
+struct Team {
+    int      size = 1;  // threads of the region, the owner included
+    JobBoard board;
+};
+inline thread_local Team * t_team = nullptr;
+
+// True when called from inside a dsv4 (or any OpenMP) parallel region — but not on the owner
+// of a team outside its jobs: there parallel_for hands its parts to the team.
 inline bool in_parallel() noexcept {
+    if (in_job()) return true;
 #if defined(DSV4_HAVE_OPENMP)
+    if (t_team) return false;
     return omp_in_parallel() != 0;
 #else
-    return pool_in_job();
+    return false;
+#endif
+}
+
+// Runs body() with one OpenMP parallel region of n_threads open around it, whose other threads
+// serve every parallel_for / parallel_for_dynamic that body makes on this thread (JobBoard:
+// a post, a spin, no fork or join per product). For a forward call, whose products follow
+// one another within microseconds: a region per product costs its fork, its join and the
+// slower thread's late start each time, 5-15 µs per 2-8 MB product here (docs/performance.md,
+// "Twelfth session"). The region ends with body, so the threads park as after any OpenMP
+// region. Serial (plain body()) with one thread, inside a parallel region, and without OpenMP
+// (the std::thread pool already keeps its workers). An exception from body is rethrown here.
+template <class Body>
+void with_team(int n_threads, Body && body) {
+#if defined(DSV4_HAVE_OPENMP)
+    if (n_threads <= 1 || in_parallel() || t_team) {  // (an open team serves this body too)
+        body();
+        return;
+    }
+    Team               team;
+    std::exception_ptr error;
+#pragma omp parallel num_threads(n_threads)
+    {
+        if (omp_get_thread_num() == 0) {
+            team.size = omp_get_num_threads();  // the runtime may give fewer than asked
+            t_team    = &team;
+            try {
+                body();
+            } catch (...) {
+                error = std::current_exception();
+            }
+            t_team = nullptr;
+            team.board.stop();
+        } else {
+            team.board.serve(omp_get_thread_num(), 0);
+        }
+    }
+    if (error) std::rethrow_exception(error);
+#else
+    body();
 #endif
 }
 
@@ -65,7 +115,25 @@ void parallel_for(int n_threads, int64_t n, int64_t grain, Fn && fn) {
         fn(int64_t{0}, n);
         return;
     }
+    // The parts as a PartFn for a team or the pool: the same static split as the OpenMP
+    // region, so results do not depend on the threading backend.
+    struct Ctx {
+        std::remove_reference_t<Fn> * fn;
+        int64_t                       n, grain;
+        int                           parts;
+    } ctx{&fn, n, grain, nt};
+    const auto run_part = [](void * p, int i) {
+        const Ctx & c = *static_cast<const Ctx *>(p);
+        int64_t     b = 0, e = 0;
+        split_range(c.n, c.grain, c.parts, i, &b, &e);
+        if (b < e) (*c.fn)(b, e);
+    };
 #if defined(DSV4_HAVE_OPENMP)
+    if (t_team) {
+        ctx.parts = nt = std::min(nt, t_team->size);
+        t_team->board.run(nt, PartFn{&ctx, run_part}, t_team->size - 1);
+        return;
+    }
 #pragma omp parallel num_threads(nt)
     {
         const int t  = omp_get_thread_num();
@@ -75,20 +143,8 @@ void parallel_for(int n_threads, int64_t n, int64_t grain, Fn && fn) {
         if (b < e) fn(b, e);
     }
 #else
-    // The std::thread pool (threading/pool.hpp): same static split, so results do not depend
-    // on the threading backend. A busy pool (another caller's job) means: run serially here.
-    struct Ctx {
-        Fn *    fn;
-        int64_t n, grain;
-        int     parts;
-    } ctx{&fn, n, grain, nt};
-    const PartFn part{&ctx, [](void * p, int i) {
-                          const Ctx & c = *static_cast<const Ctx *>(p);
-                          int64_t     b = 0, e = 0;
-                          split_range(c.n, c.grain, c.parts, i, &b, &e);
-                          if (b < e) (*c.fn)(b, e);
-                      }};
-    if (!pool_run(nt, part)) fn(int64_t{0}, n);
+    // A busy pool (another caller's job) means: run serially here.
+    if (!pool_run(nt, PartFn{&ctx, run_part})) fn(int64_t{0}, n);
 #endif
 }
 
@@ -103,11 +159,14 @@ void parallel_for_dynamic(int n_threads, int64_t n, int64_t grain, int64_t chunk
     grain               = std::max<int64_t>(grain, 1);
     chunk               = std::max<int64_t>((chunk + grain - 1) / grain * grain, grain);
     const int64_t units = (n + grain - 1) / grain;
-    const int     nt    = static_cast<int>(std::min<int64_t>(std::max(n_threads, 1), units));
+    int           nt    = static_cast<int>(std::min<int64_t>(std::max(n_threads, 1), units));
     if (nt <= 1 || in_parallel()) {
         fn(int64_t{0}, n);
         return;
     }
+#if defined(DSV4_HAVE_OPENMP)
+    if (t_team) nt = std::min(nt, t_team->size);
+#endif
     std::atomic<int64_t> next{0};
     const auto           work = [&] {
         int64_t b = next.load(std::memory_order_relaxed);
@@ -120,13 +179,17 @@ void parallel_for_dynamic(int n_threads, int64_t n, int64_t grain, int64_t chunk
             b = next.load(std::memory_order_relaxed);
         }
     };
-#if defined(DSV4_HAVE_OPENMP)
-#pragma omp parallel num_threads(nt)
-    work();
-#else
     using Work = decltype(work);
     const PartFn part{const_cast<void *>(static_cast<const void *>(&work)),
                       [](void * p, int) { (*static_cast<const Work *>(p))(); }};
+#if defined(DSV4_HAVE_OPENMP)
+    if (t_team) {
+        t_team->board.run(nt, part, t_team->size - 1);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    work();
+#else
     if (!pool_run(nt, part)) fn(int64_t{0}, n);
 #endif
 }

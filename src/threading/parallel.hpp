@@ -86,6 +86,7 @@ void with_team(int n_threads, Body && body) {
     }
     if (error) std::rethrow_exception(error);
 #else
+    (void)n_threads;
     body();
 #endif
 }

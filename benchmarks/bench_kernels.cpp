@@ -7,7 +7,11 @@
 // bandwidth drifts by up to ±20 % over minutes, so a probe taken once at start-up would not
 // describe the memory system a later benchmark ran on; the start-up values are in the context)
 // and `pct_bw_paired` (the same against the mean of single passes of the best probe reader
-// timed every kPairEvery seconds during the benchmark, timing paused: the same minutes).
+// timed every kPairEvery seconds during the benchmark, timing paused: the same minutes), and
+// for the single products `call_ceiling_GBps` / `pct_call_ceiling` (plain_read_call: what
+// plain reading code gets through the same one-product call; meaningful with 2 threads).
+// The DRAM benchmarks run their products inside one threading::with_team, as the forward pass
+// does (--no-team: each product forks and joins its own region).
 // GEMM benchmarks report `GFLOPs` (2·N·K·T per product) and `pct_peak` (percentage of the fp32 FMA
 // peak measured with the same table and thread count). The weights of every GEMV are cycled through
 // enough copies (>= 512 MiB in all) that they come from DRAM, not from the caches, as in a real

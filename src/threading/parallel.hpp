@@ -16,7 +16,9 @@
 //  * nested calls (already inside a parallel region) and small jobs run serially on the
 //    calling thread, so kernels may call parallel_for without oversubscribing;
 //  * chunk boundaries are multiples of `grain` so a kernel that works on blocks of rows (e.g.
-//    128-row FP8 scale blocks) never has a block split across threads.
+//    128-row FP8 scale blocks) never has a block split across threads;
+//  * with_team: a forward call opens one OpenMP region and posts each of its products to the
+//    region's threads, instead of a fork and a join per product.
 #pragma once
 
 #include <algorithm>

@@ -203,7 +203,7 @@ struct Bandwidth {
     double best, pbytes = 0, psecs = 0, last;
 };
 
-// The most any kernel could reach on one isolated product here: the same number of bytes read
+// What plain reading code gets on one isolated product here: the same number of bytes read
 // by plain code (the probe's 4-lockstep-stream reader, NTA-prefetched 2 KB ahead like the
 // kernels' streams) through the same call structure — one parallel region per product, rows
 // handed out in the chunks model/linear.hpp uses. What it loses against the probe is the

@@ -300,8 +300,8 @@ void bm_gemv(benchmark::State & state, Shape s, int threads, bool hot) {
 }
 
 // wq_a and wkv as the decode runs them: both take the same prepared row, so attention.cpp puts
-// them in one parallel region (model::run_rows) — 6 MB per call rather than 4 MB and 2 MB each
-// with its own fork and join.
+// them in one parallel call (model::run_rows) — 6 MB per call rather than 4 MB and 2 MB, each
+// with its own start-up and last chunk.
 void bm_gemv_fused(benchmark::State & state, Shape a, Shape b, int threads) {
     WeightSet                       wa(a, int64_t(256) << 20), wb(b, int64_t(256) << 20);
     const int64_t                   K = a.K;
@@ -358,9 +358,9 @@ float bf16_value(uint16_t b) {
 // One decode token through the forward pass's own MoE (model::moe_forward) on V4-Flash expert
 // shapes (flash-mini's config: dim 4096, moe_inter 2048, 32 routed experts, top 6, one shared
 // FP8 expert): the gate, the routing, then the w1/w3 products of the 6 routed FP4 experts and
-// the shared expert in one parallel region, the w2 products in another. This is how the decode
-// streams its FP4 weights — the single 4 MB `gemv/expert_*` products above run alone, each with
-// its own fork and join. The input cycles through 64 rows, so the routing (and with it the
+// the shared expert in one parallel call, the w2 products in another. This is how the decode
+// streams its FP4 weights — the single 4 MB `gemv/expert_*` products above are one call each.
+// The input cycles through 64 rows, so the routing (and with it the
 // experts read) changes from call to call; the 32 experts (403 MB) and the shared expert come
 // from DRAM. GBps counts the bytes each call reads: the gate, the k routed experts it selected
 // (distinct: top-k) and the shared expert.

@@ -11,6 +11,11 @@
 #include <cstring>
 #include <memory>
 
+#if defined(__unix__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "dsv4/ref/formats.hpp"
 #include "dsv4/ref/ops.hpp"
 #include "kernels/arch_util.hpp"
@@ -256,6 +261,74 @@ TEST_CASE("decode GEMVs are bit-identical at every weight line offset", "[per_ar
         }
     }
 }
+
+#if defined(__unix__)
+// n bytes that end where an inaccessible page begins: a read past them faults.
+class GuardedTail {
+  public:
+    explicit GuardedTail(size_t n) : page_(static_cast<size_t>(sysconf(_SC_PAGESIZE))) {
+        body_    = (n + page_ - 1) / page_ * page_;
+        void * m = mmap(nullptr, body_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+        REQUIRE(m != MAP_FAILED);
+        map_ = static_cast<uint8_t *>(m);
+        REQUIRE(mprotect(map_ + body_, page_, PROT_NONE) == 0);
+        p_ = map_ + body_ - n;
+    }
+    ~GuardedTail() { munmap(map_, body_ + page_); }
+    GuardedTail(const GuardedTail &)             = delete;
+    GuardedTail & operator=(const GuardedTail &) = delete;
+    uint8_t *     data() const { return p_; }
+
+  private:
+    size_t    page_, body_ = 0;
+    uint8_t * map_ = nullptr;
+    uint8_t * p_   = nullptr;
+};
+
+// The kernels may prefetch past a matrix but never load past it: weights and scales end at an
+// inaccessible page here, so such a load would crash the test (a unit test's 1-byte-larger
+// heap buffer would not). Results must equal those from an ordinary buffer.
+TEST_CASE("linear kernels read nothing past the weights or their scales", "[per_arch][linear]") {
+    constexpr int64_t     N = 67, K = 256;
+    const auto            w8 = random_e4m3(N * K, 21, 0);
+    const auto            s8 = random_bytes((N + 127) / 128 * (K / 128), 22, 112, 124);
+    const auto            w4 = random_bytes(N * K / 2, 23, 0, 255);
+    const auto            s4 = random_bytes(N * K / 32, 24, 118, 130);
+    std::vector<uint16_t> wb(N * K);
+    {
+        const auto wf = test::random_floats(N * K, 25);
+        for (size_t i = 0; i < wb.size(); ++i) wb[i] = ref::f32_to_bf16(wf[i]);
+    }
+    GuardedTail gw8(w8.size()), gs8(s8.size()), gw4(w4.size()), gs4(s4.size()), gwb(wb.size() * 2);
+    std::memcpy(gw8.data(), w8.data(), w8.size());
+    std::memcpy(gs8.data(), s8.data(), s8.size());
+    std::memcpy(gw4.data(), w4.data(), w4.size());
+    std::memcpy(gs4.data(), s4.data(), s4.size());
+    std::memcpy(gwb.data(), wb.data(), wb.size() * 2);
+    const auto * gbf = reinterpret_cast<const uint16_t *>(gwb.data());
+    for (CpuArch arch : test::usable_archs()) {
+        const auto & k = kernels::kernel_table(arch);
+        for (int64_t T : {1, 2, 9}) {  // decode tiles, several-token tiles, packed GEMM
+            DYNAMIC_SECTION(k.name << " T=" << T) {
+                const auto x = random_acts(T, K, 26);
+                AlignedBuf qa(kernels::qact_row_bytes(K) * T);
+                k.act_quant(qa.p, x.data(), K, K, 0, T);
+                std::vector<float> want(T * N), got(T * N);
+                k.lin8(want.data(), N, kernels::Fp8Mat{w8.data(), s8.data(), N, K}, qa.p, T, 0, N);
+                k.lin8(got.data(), N, kernels::Fp8Mat{gw8.data(), gs8.data(), N, K}, qa.p, T, 0, N);
+                CHECK(got == want);
+                k.lin4(want.data(), N, kernels::Fp4Mat{w4.data(), s4.data(), N, K}, qa.p, T, 0, N);
+                k.lin4(got.data(), N, kernels::Fp4Mat{gw4.data(), gs4.data(), N, K}, qa.p, T, 0, N);
+                CHECK(got == want);
+                k.gemm_bf16(want.data(), N, wb.data(), K, x.data(), K, K, T, 0, N);
+                k.gemm_bf16(got.data(), N, gbf, K, x.data(), K, K, T, 0, N);
+                CHECK(got == want);
+            }
+        }
+    }
+}
+#endif
 
 TEST_CASE("gemm_bf16 and gemm_f32 match plain loops on every arch", "[per_arch][linear][gemm]") {
     for (CpuArch arch : test::usable_archs()) {

@@ -620,12 +620,15 @@ Status validate(const Reader & r, const ModelConfig & c) {
                             multiple_msg(c.nope_dim(), kKvSimBlock, "KV FP8 simulation block"));
     }
     if (c.has_csa()) {
-        // The indexer rotates q and keys with a 128-point Hadamard transform and simulates FP4
-        // over them; the reference and dsv4 implement exactly that size.
-        if (c.index_head_dim != kHadamardDim) {
+        // The indexer rotates q and keys with a Hadamard transform over index_head_dim (the
+        // reference's rotate_activation: x.size(-1); V4 uses 128) and simulates FP4 over them in
+        // blocks of 32: a power of two, at least one FP4 block. (fast_hadamard_transform would
+        // zero-pad other sizes to a power of two; not implemented.)
+        const int ihd = c.index_head_dim;
+        if ((ihd & (ihd - 1)) != 0 || ihd < kFp4Block) {
             return r.unsupported("index_head_dim",
-                                 "only 128 (the indexer Hadamard size) is supported, got " +
-                                     std::to_string(c.index_head_dim));
+                                 "the indexer Hadamard size must be a power of two >= " +
+                                     std::to_string(kFp4Block) + ", got " + std::to_string(ihd));
         }
         if (c.rope_head_dim > c.index_head_dim) {
             return r.invalid_msg("qk_rope_head_dim", std::to_string(c.rope_head_dim) +

@@ -36,7 +36,6 @@ inline constexpr int kFp8WeightBlock = 128;  // FP8 weight scale tile 128x128
 inline constexpr int kActBlock       = 128;  // activation FP8 quant block along K (lin8/lin4)
 inline constexpr int kKvSimBlock     = 64;   // FP8 simulation block over the KV nope dims
 inline constexpr int kFp4Block       = 32;   // FP4 scale block (experts; indexer FP4 sim)
-inline constexpr int kHadamardDim    = 128;  // indexer Hadamard rotation size (= index_head_dim)
 
 // Envelope caps: far above DeepSeek-V4-Pro, low enough that every derived size (element
 // counts, payload bytes, KV bytes) fits comfortably in 64 bits and that a hostile config

@@ -63,6 +63,22 @@ std::vector<uint8_t> random_bytes(int64_t n, uint32_t seed, int lo, int hi) {
     return v;
 }
 
+// One [N, K] matrix in each weight format: e4m3 codes and their 128×128 e8m0 scales, FP4 bytes
+// and their per-32 scales, bf16 values (seeds seed .. seed+4).
+struct RandomWeights {
+    std::vector<uint8_t>  w8, s8, w4, s4;
+    std::vector<uint16_t> wb;
+    RandomWeights(int64_t N, int64_t K, uint32_t seed)
+        : w8(random_e4m3(N * K, seed, 0)),
+          s8(random_bytes((N + 127) / 128 * (K / 128), seed + 1, 112, 124)),
+          w4(random_bytes(N * K / 2, seed + 2, 0, 255)),
+          s4(random_bytes(N * K / 32, seed + 3, 118, 130)),
+          wb(static_cast<size_t>(N * K)) {
+        const auto wf = test::random_floats(N * K, seed + 4);
+        for (size_t i = 0; i < wb.size(); ++i) wb[i] = ref::f32_to_bf16(wf[i]);
+    }
+};
+
 double tol_for(double S, int64_t K, double y_ref, double y) {
     return 2.0 * test::gamma_n(K) * S + 0x1p-9 * (std::fabs(y_ref) + std::fabs(y)) + 1e-30;
 }
@@ -212,19 +228,13 @@ TEST_CASE("lin4 matches ref::lin4_ref on every arch", "[per_arch][linear][lin4]"
 // e4m3 NaN codes / bf16 NaNs / FP4 bytes 0x77 (two 6.0 values), so a byte taken from outside
 // a row would change the result.
 TEST_CASE("decode GEMVs are bit-identical at every weight line offset", "[per_arch][linear]") {
-    constexpr int64_t     N = 131, K = 256, T = 1;  // 131 rows: stream parts and a leftover row
-    const auto            x  = random_acts(T, K, 7);
-    const auto            w8 = random_e4m3(N * K, 8, 0);
-    const auto            sc = random_bytes((N + 127) / 128 * (K / 128), 9, 112, 124);
-    const auto            w4 = random_bytes(N * K / 2, 11, 0, 255);
-    const auto            s4 = random_bytes(N * K / 32, 12, 118, 130);
-    std::vector<uint16_t> wb(N * K);
-    {
-        const auto wf = test::random_floats(N * K, 10);
-        for (size_t i = 0; i < wb.size(); ++i) wb[i] = ref::f32_to_bf16(wf[i]);
-    }
-    AlignedBuf qa(kernels::qact_row_bytes(K) * T);
-    AlignedBuf buf(N * K * 2 + 256);
+    constexpr int64_t   N = 131, K = 256, T = 1;  // 131 rows: stream parts and a leftover row
+    const auto          x = random_acts(T, K, 7);
+    const RandomWeights rw(N, K, 8);
+    const auto &        w8 = rw.w8, &sc = rw.s8, &w4 = rw.w4, &s4 = rw.s4;
+    const auto &        wb = rw.wb;
+    AlignedBuf          qa(kernels::qact_row_bytes(K) * T);
+    AlignedBuf          buf(N * K * 2 + 256);
     // Runs both GEMVs with the weights at buf + 64 + m (NaN codes / bf16 NaNs around them).
     const auto run = [&](const kernels::KernelTable & k, int64_t m, int64_t n0,
                          std::vector<float> * y8, std::vector<float> * y4,
@@ -290,16 +300,10 @@ class GuardedTail {
 // inaccessible page here, so such a load would crash the test (a unit test's 1-byte-larger
 // heap buffer would not). Results must equal those from an ordinary buffer.
 TEST_CASE("linear kernels read nothing past the weights or their scales", "[per_arch][linear]") {
-    constexpr int64_t     N = 67, K = 256;
-    const auto            w8 = random_e4m3(N * K, 21, 0);
-    const auto            s8 = random_bytes((N + 127) / 128 * (K / 128), 22, 112, 124);
-    const auto            w4 = random_bytes(N * K / 2, 23, 0, 255);
-    const auto            s4 = random_bytes(N * K / 32, 24, 118, 130);
-    std::vector<uint16_t> wb(N * K);
-    {
-        const auto wf = test::random_floats(N * K, 25);
-        for (size_t i = 0; i < wb.size(); ++i) wb[i] = ref::f32_to_bf16(wf[i]);
-    }
+    constexpr int64_t   N = 67, K = 256;
+    const RandomWeights rw(N, K, 21);
+    const auto &        w8 = rw.w8, &s8 = rw.s8, &w4 = rw.w4, &s4 = rw.s4;
+    const auto &        wb = rw.wb;
     GuardedTail gw8(w8.size()), gs8(s8.size()), gw4(w4.size()), gs4(s4.size()), gwb(wb.size() * 2);
     std::memcpy(gw8.data(), w8.data(), w8.size());
     std::memcpy(gs8.data(), s8.data(), s8.size());
@@ -444,18 +448,13 @@ TEST_CASE("linear kernels give the same rows for every split of the row range",
         const auto & k = kernels::kernel_table(arch);
         for (int64_t T : {1, 2, 5, 9}) {  // 9: the packed prefill GEMMs
             DYNAMIC_SECTION(k.name << " T=" << T) {
-                auto       w8 = random_e4m3(N * K, 11, 0);
-                auto       s8 = random_bytes((N + 127) / 128 * (K / 128), 12, 112, 124);
-                auto       w4 = random_bytes(N * K / 2, 13, 0, 255);
-                auto       s4 = random_bytes(N * K / 32, 14, 118, 130);
-                auto       wf = test::random_floats(N * K, 15);
-                auto       x  = random_acts(T, K, 16);
-                AlignedBuf qa(kernels::qact_row_bytes(K) * T);
+                const RandomWeights rw(N, K, 11);
+                const auto &        wb = rw.wb;
+                auto                x  = random_acts(T, K, 16);
+                AlignedBuf          qa(kernels::qact_row_bytes(K) * T);
                 k.act_quant(qa.p, x.data(), K, K, 0, T);
-                std::vector<uint16_t> wb(N * K);
-                for (size_t i = 0; i < wb.size(); ++i) wb[i] = ref::f32_to_bf16(wf[i]);
-                const kernels::Fp8Mat m8{w8.data(), s8.data(), N, K};
-                const kernels::Fp4Mat m4{w4.data(), s4.data(), N, K};
+                const kernels::Fp8Mat m8{rw.w8.data(), rw.s8.data(), N, K};
+                const kernels::Fp4Mat m4{rw.w4.data(), rw.s4.data(), N, K};
                 auto                  run = [&](int64_t n0, int64_t n1, std::vector<float> * y) {
                     k.lin8(y[0].data(), N, m8, qa.p, T, n0, n1);
                     k.lin4(y[1].data(), N, m4, qa.p, T, n0, n1);

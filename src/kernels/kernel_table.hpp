@@ -45,6 +45,10 @@ struct Fp4Mat {
 // of two commute with fp32 rounding), so results equal the reference's "partial·(sa·sw)" form.
 // K must be a multiple of 128 (guaranteed by config validation). The helpers are `static` so
 // every TU (including the arch TUs) gets its own copy and none can leak across TUs.
+// Largest padded size of a Hadamard transform whose n is not a power of two (the padded copy is
+// on the stack); equals ref::kHadamardMaxPadded (checked in scalar_elementwise.cpp).
+static constexpr int64_t kHadamardMaxPadded = 4096;
+
 static constexpr int64_t qact_align(int64_t n) {
     return (n + 63) / 64 * 64;
 }
@@ -150,7 +154,8 @@ struct KernelTable {
     // In place FP4 block simulation (§3.4, ref::fp4sim_inplace), blocks of 32; bf16 in and out.
     void (*fp4sim)(float * v, int64_t n);
     // In place scaled Walsh–Hadamard transform (§3.4, ref::hadamard_bf16), bf16 values in and
-    // out; returns false (v untouched) unless n is a power of two.
+    // out; n not a power of two is zero-padded to the next one P (the first n outputs kept);
+    // returns false (v untouched) if n <= 0 or such a P exceeds kHadamardMaxPadded.
     bool (*hadamard)(float * v, int64_t n);
 
     // ---- attention (spec §3.7, §3.8) --------------------------------------------------------

@@ -81,6 +81,7 @@ void fp4sim(float * v, int64_t n) {
     ref::fp4sim_inplace(v, n);
 }
 
+static_assert(kHadamardMaxPadded == ref::kHadamardMaxPadded);
 bool hadamard(float * v, int64_t n) {
     return ref::hadamard_bf16(v, n);
 }

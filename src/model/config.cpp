@@ -621,14 +621,12 @@ Status validate(const Reader & r, const ModelConfig & c) {
     }
     if (c.has_csa()) {
         // The indexer rotates q and keys with a Hadamard transform over index_head_dim (the
-        // reference's rotate_activation: x.size(-1); V4 uses 128) and simulates FP4 over them in
-        // blocks of 32: a power of two, at least one FP4 block. (fast_hadamard_transform would
-        // zero-pad other sizes to a power of two; not implemented.)
-        const int ihd = c.index_head_dim;
-        if ((ihd & (ihd - 1)) != 0 || ihd < kFp4Block) {
+        // reference's rotate_activation: x.size(-1), zero-padded to a power of two by
+        // fast_hadamard_transform when it is not one; V4 uses 128) and simulates FP4 over them
+        // in blocks of 32.
+        if (c.index_head_dim % kFp4Block != 0) {
             return r.unsupported("index_head_dim",
-                                 "the indexer Hadamard size must be a power of two >= " +
-                                     std::to_string(kFp4Block) + ", got " + std::to_string(ihd));
+                                 multiple_msg(c.index_head_dim, kFp4Block, "indexer FP4 block"));
         }
         if (c.rope_head_dim > c.index_head_dim) {
             return r.invalid_msg("qk_rope_head_dim", std::to_string(c.rope_head_dim) +

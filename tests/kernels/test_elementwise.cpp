@@ -130,7 +130,8 @@ TEST_CASE("fp4sim is bit-exact vs ref::fp4sim_inplace on every arch", "[per_arch
 TEST_CASE("hadamard is bit-exact vs ref::hadamard_bf16 on every arch", "[per_arch][elementwise]") {
     for (CpuArch arch : test::usable_archs()) {
         const auto & k = kernels::kernel_table(arch);
-        for (int64_t n : {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024}) {
+        // Not powers of two (3 .. 3000): zero-padded to the next one, the first n outputs kept.
+        for (int64_t n : {1, 2, 3, 4, 8, 12, 16, 32, 64, 96, 100, 128, 129, 160, 256, 1024, 3000}) {
             DYNAMIC_SECTION(k.name << " n=" << n) {
                 const auto vals = bf16_values(n, static_cast<uint32_t>(n + 5), -8, 4);
                 Guarded    got(vals, 1);
@@ -143,7 +144,7 @@ TEST_CASE("hadamard is bit-exact vs ref::hadamard_bf16 on every arch", "[per_arc
                 CHECK(got.guards_intact());
             }
         }
-        for (int64_t n : {0, 3, 100, 129}) {  // not a power of two: false, nothing written
+        for (int64_t n : {0, 4097}) {  // empty, or padded past kHadamardMaxPadded: false
             auto vals = bf16_values(n, 1, -2, 2);
             auto orig = vals;
             CHECK_FALSE(k.hadamard(vals.data(), n));

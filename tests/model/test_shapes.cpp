@@ -1,6 +1,6 @@
 // Shapes other than golden-a's. golden-a pins one shape against DeepSeek's reference; the engine
 // must run any config the reference runs inside the validated envelope, and golden-a alone does
-// not show that every kernel handles, say, a 64- or 256-point indexer Hadamard, hc_mult 2 or 3,
+// not show that every kernel handles, say, a 64-, 96- or 256-wide indexer Hadamard, hc_mult 2 or 3,
 // 5 or 6 heads, or an odd vocabulary. The reference is not available here, so this checks what
 // can be checked without it: random-weight checkpoints of three such shapes (written by
 // make_model) load, give finite logits, and every SIMD kernel table agrees with the scalar
@@ -100,8 +100,10 @@ TEST_CASE("forward: other shapes run on every arch and agree with the scalar tab
              c.n_hash_layers   = 1;
              c.compress_ratios = {4, 128, 4, 0, 0};
          }},
-        {"hc_mult 3, 5 heads in 5 groups, vocab 777, no hash layers",
+        {"indexer head 96 (Hadamard zero-padded to 128), hc_mult 3, 5 heads in 5 groups, vocab "
+         "777, no hash layers",
          [](model::ModelConfig & c) {
+             c.index_head_dim  = 96;
              c.n_heads         = 5;
              c.o_groups        = 5;
              c.hc_mult         = 3;

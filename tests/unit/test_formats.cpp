@@ -503,7 +503,9 @@ TEST_CASE("format: act_quant_fp8: codes and scales equal brute force", "[formats
 
 TEST_CASE("format: hadamard_bf16 against an O(n^2) double-precision transform",
           "[formats][hadamard]") {
-    for (int64_t n : {1, 2, 16, 128, 256}) {
+    // n not a power of two: v zero-padded to the next one, so output i < n is still the sum
+    // over j < n below (the padded entries add zeros), scaled by n^-0.5.
+    for (int64_t n : {1, 2, 12, 16, 96, 100, 128, 256}) {
         for (uint32_t seed = 1; seed <= 4; ++seed) {
             // Mildly spread magnitudes: every partial sum is exact in fp32, so the result must be
             // bit-identical to round_bf16(fp32(S) * fp32(n^-0.5)) with S the exact sum.
@@ -551,8 +553,8 @@ TEST_CASE("format: hadamard_bf16 against an O(n^2) double-precision transform",
         const double bound = e_sum + (kU16b + 3.0 * kU32) * (std::fabs(exact) + e_sum);
         CHECK(std::fabs(double(got[static_cast<size_t>(i)]) - exact) <= bound);
     }
-    std::vector<float> w(12, 1.0f);
-    CHECK_FALSE(hadamard_bf16(w.data(), 12));
+    std::vector<float> w(4097, 1.0f);  // padded to 8192 > kHadamardMaxPadded: refused
+    CHECK_FALSE(hadamard_bf16(w.data(), 4097));
     CHECK(w[0] == 1.0f);
     CHECK_FALSE(hadamard_bf16(w.data(), 0));
 }

@@ -66,10 +66,6 @@ inline void block_sim(float * v, int64_t len, float amax_floor, float inv_max, f
     }
 }
 
-inline bool is_pow2(int64_t n) {
-    return n > 0 && (n & (n - 1)) == 0;
-}
-
 }  // namespace detail
 
 // Spec §3.4 fp8sim: for each contiguous block of `block` elements (a shorter final block if
@@ -120,22 +116,38 @@ inline bool act_quant_fp8(const float * x, int64_t n, uint8_t * codes, float * s
 // y[i] = round_bf16(fp32(Σ_j (-1)^popcount(i&j) v[j]) * fp32(n^-0.5)). The sum is formed by
 // fp32 radix-2 butterflies (a+b, a-b), lowest index bit first; the scale (n^-0.5 computed in
 // double, rounded to fp32) is applied once at the end in fp32, then one bf16 rounding.
-// In: bf16 values; out: bf16 values. Returns false (writing nothing) unless n is a power of two.
+// In: bf16 values; out: bf16 values. Any other n is taken as zero-padded to the next power of
+// two P (fast_hadamard_transform's documented behaviour, which the reference's rotate_activation
+// inherits for an index_head_dim that is not a power of two): the P-point butterflies run over
+// v and zeros, the first n outputs are kept, and the scale stays n^-0.5 (the reference passes
+// x.size(-1)^-0.5). Returns false (writing nothing) if n <= 0, or if n is not a power of two and
+// P exceeds kHadamardMaxPadded (the padded copy lives on the stack).
+inline constexpr int64_t kHadamardMaxPadded = 4096;
+
 inline bool hadamard_bf16(float * v, int64_t n) {
-    if (!detail::is_pow2(n)) return false;
-    for (int64_t h = 1; h < n; h *= 2) {
-        for (int64_t i = 0; i < n; i += 2 * h) {
+    if (n <= 0) return false;
+    int64_t P = 1;
+    while (P < n) P *= 2;
+    float   padded[kHadamardMaxPadded];
+    float * w = v;
+    if (P != n) {
+        if (P > kHadamardMaxPadded) return false;
+        for (int64_t i = 0; i < P; ++i) padded[i] = i < n ? v[i] : 0.0f;
+        w = padded;
+    }
+    for (int64_t h = 1; h < P; h *= 2) {
+        for (int64_t i = 0; i < P; i += 2 * h) {
             for (int64_t j = i; j < i + h; ++j) {
-                const float a = v[j];
-                const float b = v[j + h];
-                v[j]          = a + b;
-                v[j + h]      = a - b;
+                const float a = w[j];
+                const float b = w[j + h];
+                w[j]          = a + b;
+                w[j + h]      = a - b;
             }
         }
     }
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n)));
     for (int64_t i = 0; i < n; ++i) {
-        const float y = v[i] * scale;
+        const float y = w[i] * scale;
         v[i]          = round_bf16(y);
     }
     return true;

@@ -467,14 +467,13 @@ inline batch_f elt_had_stage(batch_f x, int64_t n) {
     }
 }
 
-bool hadamard(float * v, int64_t n) {
-    if (n <= 0 || (n & (n - 1)) != 0) return false;
-    const float   scale = static_cast<float>(1.0 / __builtin_sqrt(static_cast<double>(n)));
+// The transform of v[0, n), n a power of two, scaled by `scale`, rounded to bf16.
+void hadamard_pow2(float * v, int64_t n, float scale) {
     const batch_f vscale(scale);
     if (n < kLanes) {  // everything in one register
         const batch_f x = elt_had_stage<1>(elt_load_part(v, n, 0.0f), n);
         elt_store_part(v, elt_round_bf16(x * vscale), n);
-        return true;
+        return;
     }
     for (int64_t i = 0; i < n; i += kLanes)
         elt_had_stage<1>(batch_f::load_unaligned(v + i), n).store_unaligned(v + i);
@@ -497,5 +496,23 @@ bool hadamard(float * v, int64_t n) {
     if (n == kLanes)
         for (int64_t i = 0; i < n; i += kLanes)
             elt_round_bf16(batch_f::load_unaligned(v + i) * vscale).store_unaligned(v + i);
+}
+
+// ref::hadamard_bf16, bit for bit: any other n zero-padded to the next power of two, the first n
+// outputs kept, the scale n^-0.5.
+bool hadamard(float * v, int64_t n) {
+    if (n <= 0) return false;
+    int64_t P = 1;
+    while (P < n) P *= 2;
+    const float scale = static_cast<float>(1.0 / __builtin_sqrt(static_cast<double>(n)));
+    if (P == n) {
+        hadamard_pow2(v, n, scale);
+        return true;
+    }
+    if (P > kHadamardMaxPadded) return false;
+    alignas(64) float padded[kHadamardMaxPadded];
+    for (int64_t i = 0; i < P; ++i) padded[i] = i < n ? v[i] : 0.0f;
+    hadamard_pow2(padded, P, scale);
+    for (int64_t i = 0; i < n; ++i) v[i] = padded[i];
     return true;
 }

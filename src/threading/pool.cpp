@@ -34,9 +34,6 @@ struct InJob {
 bool in_job() noexcept {
     return t_in_job;
 }
-bool pool_in_job() noexcept {
-    return t_in_job;
-}
 
 void JobBoard::run(int parts, PartFn fn, int workers) {
     job_   = fn;

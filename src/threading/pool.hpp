@@ -53,7 +53,4 @@ class JobBoard {
 // Returns false, having run nothing, when the pool is busy with another caller's job.
 bool pool_run(int parts, PartFn fn);
 
-// Same as in_job() (the name the non-OpenMP build used first).
-bool pool_in_job() noexcept;
-
 }  // namespace dsv4::threading
